@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages a make target needs, only when they are missing.
+# Usage: scripts/system-packages.sh run|test|bench
+set -euo pipefail
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+python_has_venv() { "${PYTHON:-python3}" -c 'import venv, ensurepip' >/dev/null 2>&1; }
+
+python_has_venv || need+=(python3-venv)
+case "${1:-run}" in
+  test)
+    have_cmd dcmdump || need+=(dcmtk)
+    have_cmd dciodvfy || need+=(dicom3tools)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+    ;;
+  bench)
+    have_cmd storescu || need+=(dcmtk)
+    have_cmd Orthanc || need+=(orthanc)
+    [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
+    ;;
+esac
+
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "Installing system packages: ${need[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${need[@]}"

@@ -1,0 +1,109 @@
+"""The composition root: turns validated settings into a wired application context."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from slidepacs.config import Settings, check_writable, mask_url
+from slidepacs.errors import ConfigError, IndexFailure, MigrationRequired
+from slidepacs.index.database import ensure_schema, open_engine
+from slidepacs.index.unit_of_work import UnitOfWork
+from slidepacs.services.events import EventBus
+from slidepacs.services.export import ExportService
+from slidepacs.services.importer import ImportService
+from slidepacs.services.ingest import IngestService
+from slidepacs.services.storage_check import StorageCheckService
+from slidepacs.storage import MirroredFileStore
+
+LOG_FILE = "slidepacs.log"
+
+
+@dataclass
+class AppContext:
+    """Everything a front needs: settings, services and the event bus."""
+
+    settings: Settings
+    engine: Engine
+    unit_of_work: UnitOfWork
+    store: MirroredFileStore
+    bus: EventBus
+    ingest: IngestService
+    importer: ImportService
+    exporter: ExportService
+    storage_check: StorageCheckService
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def check_locations(settings: Settings) -> None:
+    """Every folder slidepacs writes to must be writable; raise ConfigError naming it."""
+    check_writable("storage.data_path", settings.storage.data_path)
+    for number, path in enumerate(settings.storage.backup_paths, start=1):
+        check_writable(f"storage.backup_paths[{number}]", path)
+    check_writable("log.path", settings.log_path)
+
+
+def connect_index(settings: Settings) -> Engine:
+    """Open the index database or raise ConfigError naming ``database.url``."""
+    try:
+        return open_engine(settings.database_url)
+    except IndexFailure as exc:
+        raise ConfigError("database.url", f"{exc} [{mask_url(settings.database_url)}]") from None
+
+
+def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
+    """Check the settings against the machine and wire every service.
+
+    Raises ConfigError for an unusable setting and MigrationRequired for an old index.
+    """
+    check_locations(settings)
+    engine = connect_index(settings)
+    try:
+        ensure_schema(engine, create_if_empty=create_schema)
+    except MigrationRequired:
+        engine.dispose()
+        raise
+    unit_of_work = UnitOfWork(engine)
+    store = MirroredFileStore(settings.storage.locations)
+    bus = EventBus()
+    ingest = IngestService(
+        unit_of_work, store, bus, settings.storage.duplicate_policy, settings.character_set.default
+    )
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        unit_of_work=unit_of_work,
+        store=store,
+        bus=bus,
+        ingest=ingest,
+        importer=ImportService(ingest),
+        exporter=ExportService(unit_of_work, store),
+        storage_check=StorageCheckService(unit_of_work, store),
+    )
+
+
+def configure_logging(settings: Settings, console: bool = False) -> None:
+    """Log to a rotating file under the log path (and optionally the console)."""
+    root = logging.getLogger()
+    root.setLevel(settings.log.level.value)
+    for handler in list(root.handlers):
+        if getattr(handler, "_slidepacs", False):
+            root.removeHandler(handler)
+    file_handler = logging.handlers.RotatingFileHandler(
+        settings.log_path / LOG_FILE, maxBytes=20 << 20, backupCount=5, encoding="utf-8"
+    )
+    file_handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    handlers: list[logging.Handler] = [file_handler]
+    if console:
+        handlers.append(logging.StreamHandler())
+    for handler in handlers:
+        handler._slidepacs = True  # type: ignore[attr-defined]
+        root.addHandler(handler)

@@ -1,0 +1,54 @@
+"""Entry point: ``slidepacs [--config FILE] COMMAND``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from slidepacs import __version__
+from slidepacs.cli import admin, archive, serve
+from slidepacs.cli.context import CliState
+
+app = typer.Typer(
+    name="slidepacs",
+    help="slidepacs: an open, fast image archive for pathology and radiology.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("import")(archive.import_command)
+app.command("export")(archive.export_command)
+app.command("stats")(archive.stats_command)
+app.add_typer(admin.config_app, name="config")
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.storage_app, name="storage")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"slidepacs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", "-c", help="TOML configuration file (else $SLIDEPACS_CONFIG, "
+                     "else ./slidepacs.toml, else built-in defaults)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """slidepacs command line."""
+    ctx.obj = CliState(config)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

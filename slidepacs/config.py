@@ -1,0 +1,270 @@
+"""Settings: one TOML file plus environment overrides, validated once at start-up.
+
+Lookup order for the file: the explicit ``--config`` path, ``$SLIDEPACS_CONFIG``,
+``./slidepacs.toml``, else the built-in defaults. Any setting can then be overridden by an
+environment variable ``SLIDEPACS_<SECTION>__<KEY>`` (for example ``SLIDEPACS_HTTP__PORT=9042``);
+the value is read as a TOML value when it parses as one (numbers, booleans, lists), else as text.
+
+Settings are frozen and passed down from the composition root; nothing here is global.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from slidepacs.errors import ConfigError
+
+ENV_PREFIX = "SLIDEPACS_"
+CONFIG_ENV = "SLIDEPACS_CONFIG"
+DEFAULT_CONFIG_FILE = "slidepacs.toml"
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
+KNOWN_CHARACTER_SETS = {
+    "ISO_IR 6", "ISO_IR 100", "ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 144",
+    "ISO_IR 127", "ISO_IR 126", "ISO_IR 138", "ISO_IR 148", "ISO_IR 203", "ISO_IR 13",
+    "ISO_IR 166", "ISO_IR 192", "GB18030", "GBK",
+    "ISO 2022 IR 6", "ISO 2022 IR 87", "ISO 2022 IR 13", "ISO 2022 IR 149",
+    "ISO 2022 IR 58", "ISO 2022 IR 100",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_ae_title(value: str) -> str:
+    if not _AE_TITLE.match(value) or not value.strip():
+        raise ValueError(f"{value!r} is not an AE title (1-16 printable characters, no backslash)")
+    return value.strip()
+
+
+class DicomSettings(_Section):
+    """The general DICOM listener (the "DICOM provider")."""
+
+    ae_title: str = "SLIDEPACS"
+    host: str = "127.0.0.1"
+    port: int = Field(11112, ge=1, le=65535)
+
+    _ae = field_validator("ae_title")(_check_ae_title)
+
+
+class SlideReceiverSettings(_Section):
+    """The DICOM TLS listener that scanners send slides to."""
+
+    ae_title: str = "SVS_STORE_SCP"
+    host: str = "127.0.0.1"
+    port: int = Field(2762, ge=1, le=65535)
+
+    _ae = field_validator("ae_title")(_check_ae_title)
+
+
+class HttpSettings(_Section):
+    """The HTTP front (DICOMweb, browser UI)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8042, ge=1, le=65535)
+
+
+class DuplicatePolicy(str, Enum):
+    """What to do when an instance arrives again with different bytes."""
+
+    REJECT = "reject"
+    KEEP_NEW_VERSION = "keep_new_version"
+
+
+class StorageSettings(_Section):
+    """Where files live: the data path plus up to two mirrored backup paths."""
+
+    data_path: Path = Path("./data")
+    backup_paths: tuple[Path, ...] = Field(default=(), max_length=2)
+    duplicate_policy: DuplicatePolicy = DuplicatePolicy.REJECT
+
+    @property
+    def locations(self) -> tuple[Path, ...]:
+        """Every location a file is written to, the data path first."""
+        return (self.data_path, *self.backup_paths)
+
+
+class DatabaseSettings(_Section):
+    """The index database; empty URL means SQLite inside the data path."""
+
+    url: str = ""
+
+
+class LogLevel(str, Enum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class LogSettings(_Section):
+    """Log file location and verbosity; empty path means ``<data_path>/logs``."""
+
+    path: Path | None = None
+    level: LogLevel = LogLevel.INFO
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class CharacterSetSettings(_Section):
+    """Specific Character Set assumed when an object does not declare one."""
+
+    default: str = "ISO_IR 192"
+
+    @field_validator("default")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        terms = [t.strip() for t in value.split("\\") if t.strip()] or ["ISO_IR 6"]
+        unknown = [t for t in terms if t not in KNOWN_CHARACTER_SETS]
+        if unknown:
+            raise ValueError(f"unknown character set {unknown[0]!r}")
+        return "\\".join(terms)
+
+
+class Settings(_Section):
+    """The whole, validated configuration."""
+
+    dicom: DicomSettings = DicomSettings()
+    slide_receiver: SlideReceiverSettings = SlideReceiverSettings()
+    http: HttpSettings = HttpSettings()
+    storage: StorageSettings = StorageSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    log: LogSettings = LogSettings()
+    character_set: CharacterSetSettings = CharacterSetSettings()
+
+    @property
+    def database_url(self) -> str:
+        """The effective database URL (SQLite in the data path unless configured)."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.storage.data_path / 'index.sqlite').resolve()}"
+
+    @property
+    def log_path(self) -> Path:
+        """The effective log folder."""
+        return self.log.path if self.log.path is not None else self.storage.data_path / "logs"
+
+
+def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """Return the config file to read, following the documented lookup order."""
+    if explicit is not None:
+        return explicit
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    local = Path(DEFAULT_CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, merge and validate the configuration; raise ConfigError naming the bad setting."""
+    environ = os.environ if environ is None else environ
+    config_file = find_config_file(path, environ)
+    raw: dict[str, Any] = _read_toml(config_file) if config_file else {}
+    _merge_environment(raw, environ)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise _as_config_error(exc) from None
+    _check_distinct_locations(settings.storage)
+    return settings
+
+
+def settings_for(data_path: Path, **sections: Mapping[str, Any]) -> Settings:
+    """Build settings in code (tests, tools): defaults, a data path and optional sections."""
+    raw: dict[str, Any] = {key: dict(value) for key, value in sections.items()}
+    raw.setdefault("storage", {})["data_path"] = str(data_path)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise _as_config_error(exc) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("config file", f"{path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError("config file", f"{path} cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config file", f"{path} is not valid TOML ({exc})") from None
+
+
+def _merge_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if not sep or not key:
+            raise ConfigError(name, "environment overrides are named SLIDEPACS_<SECTION>__<KEY>")
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(section, "is a section, not a value")
+        target[key] = _parse_env_value(text)
+
+
+def _parse_env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _as_config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    setting = ".".join(str(part) for part in first["loc"]) or "config"
+    if first["type"] == "extra_forbidden":
+        return ConfigError(setting, "unknown setting")
+    message = str(first["msg"]).removeprefix("Value error, ")
+    value = first.get("input")
+    shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
+    return ConfigError(setting, f"{message}{shown}")
+
+
+def _check_distinct_locations(storage: StorageSettings) -> None:
+    resolved = [p.resolve() for p in storage.locations]
+    for i, first in enumerate(resolved):
+        for second in resolved[i + 1:]:
+            if first == second or first in second.parents or second in first.parents:
+                raise ConfigError(
+                    "storage.backup_paths",
+                    f"{second} overlaps {first}; each location must be a separate folder",
+                )
+
+
+def check_writable(setting: str, folder: Path) -> None:
+    """Create ``folder`` if needed and prove it is writable, else raise ConfigError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".slidepacs-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(setting, f"{folder} is not writable ({exc.strerror})") from None
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data, with secrets masked (for ``config show``)."""
+    data = settings.model_dump(mode="json")
+    data["database"]["url"] = mask_url(settings.database_url)
+    data["log"]["path"] = str(settings.log_path)
+    return data
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a database URL."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -1,0 +1,1 @@
+"""pydicom helpers: headers to records, file layout checks, character sets."""

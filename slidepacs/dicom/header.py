@@ -1,0 +1,252 @@
+"""Read a DICOM file's header into index records, never loading its pixel data."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from slidepacs.dicom.layout import check_complete
+from slidepacs.domain.records import (
+    InstanceHeader,
+    InstanceRecord,
+    PatientRecord,
+    SeriesRecord,
+    SlideRecord,
+    StudyRecord,
+)
+from slidepacs.domain.uids import checked_uid
+from slidepacs.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
+MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
+DEFER_LARGER_THAN = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """A readable DICOM file: its records and how to store it as a Part 10 file.
+
+    ``prefix`` is written before the file's bytes from ``dataset_offset`` on: empty for a
+    Part 10 file (stored exactly as received), a preamble and File Meta for a bare dataset.
+    """
+
+    header: InstanceHeader
+    prefix: bytes
+    dataset_offset: int
+    size: int
+
+
+def read_header(path: Path, default_charset: str) -> ParsedFile:
+    """Parse ``path`` up to Pixel Data, check the rest is complete, and build its records.
+
+    Raises InvalidInput with a reason naming the tag or byte that is wrong.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            dataset, has_meta = _read_dataset(handle, path)
+            if dataset.get("SOPClassUID") == MEDIA_DIRECTORY_SOP_CLASS or (
+                has_meta and dataset.file_meta.get("MediaStorageSOPClassUID")
+                == MEDIA_DIRECTORY_SOP_CLASS
+            ):
+                raise InvalidInput("file is a DICOMDIR (media directory), not an instance")
+            implicit, little = _encoding(dataset)
+            transfer_syntax = _transfer_syntax(dataset, has_meta, implicit, little)
+            if transfer_syntax != DeflatedExplicitVRLittleEndian:
+                check_complete(handle, size, implicit, little)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read file ({exc.strerror or exc})") from None
+    if "SpecificCharacterSet" not in dataset:
+        dataset.SpecificCharacterSet = default_charset.split("\\")
+        declared = ""
+    else:
+        declared = _text(dataset, "SpecificCharacterSet")
+    header = _records(dataset, transfer_syntax, declared, has_meta)
+    prefix = b"" if has_meta else _part10_prefix(dataset, header, transfer_syntax)
+    return ParsedFile(header, prefix, 0, size)
+
+
+def _read_dataset(handle: Any, path: Path) -> tuple[Dataset, bool]:
+    try:
+        dataset = pydicom.dcmread(
+            handle, stop_before_pixels=True, defer_size=DEFER_LARGER_THAN
+        )
+        return dataset, True
+    except InvalidDicomError:
+        pass
+    except Exception as exc:  # pydicom raises many types on malformed input
+        raise InvalidInput(f"not a readable DICOM file ({_describe(exc)})") from None
+    handle.seek(0)
+    try:
+        dataset = pydicom.dcmread(
+            handle, stop_before_pixels=True, defer_size=DEFER_LARGER_THAN, force=True
+        )
+    except Exception as exc:
+        raise InvalidInput(f"not a DICOM file ({_describe(exc)})") from None
+    if "SOPClassUID" not in dataset or "SOPInstanceUID" not in dataset:
+        raise InvalidInput("not a DICOM file (no DICM prefix and no SOP Class/Instance UID)")
+    if len(getattr(dataset, "file_meta", None) or ()):
+        raise InvalidInput("File Meta Information without the 128-byte preamble and DICM prefix")
+    return dataset, False
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def _encoding(dataset: Dataset) -> tuple[bool, bool]:
+    implicit, little = dataset.original_encoding
+    if implicit is None or little is None:
+        raise InvalidInput("cannot tell the dataset's encoding (implicit/explicit VR)")
+    return bool(implicit), bool(little)
+
+
+def _transfer_syntax(dataset: Dataset, has_meta: bool, implicit: bool, little: bool) -> str:
+    if has_meta:
+        uid = str(dataset.file_meta.get("TransferSyntaxUID", "")).strip()
+        if not uid:
+            raise InvalidInput("File Meta Information has no Transfer Syntax UID (0002,0010)")
+        return uid
+    if implicit:
+        return str(ImplicitVRLittleEndian)
+    return str(ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+
+
+def _part10_prefix(dataset: Dataset, header: InstanceHeader, transfer_syntax: str) -> bytes:
+    """Preamble and File Meta Information for a bare dataset received without them."""
+    from io import BytesIO
+
+    from pydicom.filewriter import write_file_meta_info
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = header.instance.sop_class_uid
+    meta.MediaStorageSOPInstanceUID = header.instance.sop_instance_uid
+    meta.TransferSyntaxUID = transfer_syntax
+    buffer = BytesIO()
+    buffer.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buffer, meta, enforce_standard=True)
+    return buffer.getvalue()
+
+
+def _records(
+    dataset: Dataset, transfer_syntax: str, declared_charset: str, has_meta: bool
+) -> InstanceHeader:
+    sop_class = checked_uid("SOP Class UID (0008,0016)", _text(dataset, "SOPClassUID"))
+    patient = PatientRecord(
+        patient_id=_text(dataset, "PatientID"),
+        issuer_of_patient_id=_text(dataset, "IssuerOfPatientID"),
+        patient_name=_text(dataset, "PatientName"),
+        birth_date=_text(dataset, "PatientBirthDate"),
+        sex=_text(dataset, "PatientSex"),
+        comments=_text(dataset, "PatientComments"),
+    )
+    study = StudyRecord(
+        study_instance_uid=checked_uid(
+            "Study Instance UID (0020,000D)", _text(dataset, "StudyInstanceUID")
+        ),
+        study_date=_text(dataset, "StudyDate"),
+        study_time=_text(dataset, "StudyTime"),
+        accession_number=_text(dataset, "AccessionNumber"),
+        study_id=_text(dataset, "StudyID"),
+        description=_text(dataset, "StudyDescription"),
+        referring_physician_name=_text(dataset, "ReferringPhysicianName"),
+    )
+    series = SeriesRecord(
+        series_instance_uid=checked_uid(
+            "Series Instance UID (0020,000E)", _text(dataset, "SeriesInstanceUID")
+        ),
+        modality=_text(dataset, "Modality"),
+        series_number=_integer(dataset, "SeriesNumber"),
+        series_date=_text(dataset, "SeriesDate"),
+        series_time=_text(dataset, "SeriesTime"),
+        description=_text(dataset, "SeriesDescription"),
+        body_part_examined=_text(dataset, "BodyPartExamined"),
+    )
+    instance = InstanceRecord(
+        sop_instance_uid=checked_uid(
+            "SOP Instance UID (0008,0018)", _text(dataset, "SOPInstanceUID")
+        ),
+        sop_class_uid=sop_class,
+        transfer_syntax_uid=transfer_syntax,
+        instance_number=_integer(dataset, "InstanceNumber"),
+        image_type=_text(dataset, "ImageType"),
+        number_of_frames=_integer(dataset, "NumberOfFrames"),
+        rows=_integer(dataset, "Rows"),
+        columns=_integer(dataset, "Columns"),
+        specific_character_set=declared_charset,
+        slide=_slide(dataset, sop_class),
+    )
+    return InstanceHeader(patient, study, series, instance, has_meta)
+
+
+def _slide(dataset: Dataset, sop_class: str) -> SlideRecord:
+    if sop_class != WSI_SOP_CLASS:
+        return SlideRecord()
+    return SlideRecord(
+        barcode=_text(dataset, "BarcodeValue"),
+        slide_id=_text(dataset, "ContainerIdentifier"),
+        scanner=_text(dataset, "DeviceSerialNumber") or _text(dataset, "StationName"),
+        tile_width=_integer(dataset, "Columns"),
+        tile_height=_integer(dataset, "Rows"),
+        total_pixel_matrix_columns=_integer(dataset, "TotalPixelMatrixColumns"),
+        total_pixel_matrix_rows=_integer(dataset, "TotalPixelMatrixRows"),
+    )
+
+
+def _text(dataset: Dataset, keyword: str) -> str:
+    """The value of ``keyword`` as decoded text; multi-values joined by backslash."""
+    try:
+        element = dataset[keyword] if keyword in dataset else None
+        value = element.value if element is not None else None
+    except Exception as exc:
+        raise InvalidInput(f"{keyword} cannot be decoded ({_describe(exc)})") from None
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value).strip().rstrip("\x00")
+    if isinstance(value, bytes):
+        return value.decode("latin-1").strip().rstrip("\x00")
+    return str(value).strip().rstrip("\x00")
+
+
+def _integer(dataset: Dataset, keyword: str) -> int | None:
+    text = _text(dataset, keyword).split("\\")[0].strip()
+    if not text:
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        log.warning("ignoring %s value %r: not a number", keyword, text)
+        return None
+
+
+def is_dicomdir(path: Path) -> bool:
+    """True when ``path`` is a DICOMDIR file (by name, or by its Media Storage SOP Class)."""
+    if path.name.upper() == "DICOMDIR":
+        return True
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(132 + 1024)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM" and MEDIA_DIRECTORY_SOP_CLASS.encode() in head
+
+
+def file_size(path: Path) -> int:
+    """Size in bytes of ``path``."""
+    return os.stat(path).st_size

@@ -1,0 +1,117 @@
+"""Translate the domain query model into SQL (DICOM matching rules, PS3.4 C.2.2.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+
+from slidepacs.domain.names import name_key
+from slidepacs.domain.query import (
+    KEYS,
+    Condition,
+    KeyKind,
+    Query,
+    Range,
+    SingleValue,
+    UidList,
+    Wildcard,
+)
+from slidepacs.errors import InvalidInput
+from slidepacs.index.tables import Instance, Patient, Series, Study
+
+COLUMNS: dict[str, Any] = {
+    "PatientID": Patient.patient_id,
+    "IssuerOfPatientID": Patient.issuer_of_patient_id,
+    "PatientName": Patient.patient_name_key,
+    "PatientBirthDate": Patient.birth_date,
+    "PatientSex": Patient.sex,
+    "PatientComments": Patient.comments,
+    "StudyInstanceUID": Study.study_instance_uid,
+    "StudyDate": Study.study_date,
+    "StudyTime": Study.study_time,
+    "AccessionNumber": Study.accession_number,
+    "StudyID": Study.study_id,
+    "StudyDescription": Study.description,
+    "ReferringPhysicianName": Study.referring_physician_name_key,
+    "ModalitiesInStudy": Study.modalities,
+    "SeriesInstanceUID": Series.series_instance_uid,
+    "Modality": Series.modality,
+    "SeriesNumber": Series.series_number,
+    "SeriesDate": Series.series_date,
+    "SeriesTime": Series.series_time,
+    "SeriesDescription": Series.description,
+    "BodyPartExamined": Series.body_part_examined,
+    "SOPInstanceUID": Instance.sop_instance_uid,
+    "SOPClassUID": Instance.sop_class_uid,
+    "InstanceNumber": Instance.instance_number,
+    "BarcodeValue": Instance.barcode,
+    "SlideID": Instance.slide_id,
+    "CaseID": Instance.case_id,
+}
+
+
+def instance_select(query: Query) -> Select[tuple[Instance]]:
+    """SELECT of the instances matching every condition, in a stable order."""
+    statement = (
+        select(Instance)
+        .join(Series, Series.pk == Instance.series_pk)
+        .join(Study, Study.pk == Series.study_pk)
+        .join(Patient, Patient.pk == Study.patient_pk)
+        .where(*[condition_clause(c) for c in query.conditions])
+        .order_by(Study.pk, Series.pk, Instance.instance_number, Instance.pk)
+    )
+    if query.offset:
+        statement = statement.offset(query.offset)
+    if query.limit is not None:
+        statement = statement.limit(query.limit)
+    return statement
+
+
+def condition_clause(condition: Condition) -> ColumnElement[bool]:
+    """The WHERE clause for one condition."""
+    column = COLUMNS[condition.keyword]
+    kind = KEYS[condition.keyword][1]
+    match = condition.match
+    if kind is KeyKind.NAME:
+        return _name_clause(column, match)
+    if kind is KeyKind.NUMBER and isinstance(match, SingleValue):
+        return column == int(match.value)
+    if isinstance(match, SingleValue):
+        return column == match.value
+    if isinstance(match, Wildcard):
+        return column.like(like_pattern(match.pattern), escape="\\")
+    if isinstance(match, UidList):
+        return column.in_(match.values)
+    if isinstance(match, Range):
+        return _range_clause(column, match)
+    raise InvalidInput(f"unsupported match for {condition.keyword}")
+
+
+def _range_clause(column: Any, match: Range) -> ColumnElement[bool]:
+    parts = [column != ""]
+    if match.low:
+        parts.append(column >= match.low)
+    if match.high:
+        parts.append(column <= match.high + ("\uffff" if len(match.high) < 8 else ""))
+    return and_(*parts)
+
+
+def _name_clause(column: Any, match: Any) -> ColumnElement[bool]:
+    """Person names match on any component group, case-insensitively."""
+    if not isinstance(match, (SingleValue, Wildcard)):
+        raise InvalidInput("person names match a single value or a wildcard")
+    text = match.value if isinstance(match, SingleValue) else match.pattern
+    pattern = like_pattern(name_key(text))
+    return or_(
+        column.like(pattern, escape="\\"),
+        column.like(pattern + "=%", escape="\\"),
+        column.like("%=" + pattern, escape="\\"),
+        column.like("%=" + pattern + "=%", escape="\\"),
+    )
+
+
+def like_pattern(text: str) -> str:
+    """DICOM wildcards (``*``, ``?``) as a SQL LIKE pattern with ``\\`` as escape."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")

@@ -1,0 +1,303 @@
+"""Reading and writing index rows. A repository never commits: its unit of work does."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from sqlalchemy import String, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from slidepacs.domain.names import name_key
+from slidepacs.domain.query import Query
+from slidepacs.domain.records import InstanceHeader, PatientRecord, SeriesRecord, StudyRecord
+from slidepacs.index.query_sql import instance_select
+from slidepacs.index.tables import (
+    FileCopy,
+    Instance,
+    InstanceVersion,
+    Patient,
+    Series,
+    StorageLocation,
+    Study,
+    utcnow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """Where and what an instance's file is, as the index records it."""
+
+    relpath: str
+    size: int
+    checksum: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedFile:
+    """One file the index expects in every storage location."""
+
+    sop_instance_uid: str
+    relpath: str
+    size: int
+    checksum: str
+    version: int
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingInstance:
+    """The current state of an already indexed instance."""
+
+    pk: int
+    sop_instance_uid: str
+    version: int
+    file: StoredFile
+
+
+@dataclass(frozen=True, slots=True)
+class IndexCounts:
+    """How much the index holds."""
+
+    patients: int
+    studies: int
+    series: int
+    instances: int
+    bytes: int
+    old_versions: int
+
+
+class IndexRepository:
+    """Index queries and updates on one session (the caller owns the transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- instances ---------------------------------------------------------------------------
+    def lock_instances(self, sop_instance_uids: Sequence[str]) -> None:
+        """Serialise concurrent writers of the same SOP Instance UIDs until the transaction ends.
+
+        PostgreSQL takes transaction-scoped advisory locks (sorted, so two batches cannot
+        deadlock); SQLite needs nothing more, as a write transaction holds the database lock.
+        """
+        if self.session.bind.dialect.name != "postgresql":
+            return
+        for key in sorted({_lock_key(uid) for uid in sop_instance_uids}):
+            self.session.execute(select(func.pg_advisory_xact_lock(key)))
+
+    def flush(self) -> None:
+        """Send pending changes to the database (constraint errors surface here)."""
+        self.session.flush()
+
+    def find_instance(self, sop_instance_uid: str) -> ExistingInstance | None:
+        """The indexed instance with this SOP Instance UID, if any."""
+        row = self.session.scalar(
+            select(Instance).where(Instance.sop_instance_uid == sop_instance_uid)
+        )
+        if row is None:
+            return None
+        return ExistingInstance(
+            row.pk, row.sop_instance_uid, row.version,
+            StoredFile(row.relpath, row.file_size, row.checksum),
+        )
+
+    def add_instance(
+        self, header: InstanceHeader, file: StoredFile, source: str, location_pks: Sequence[int]
+    ) -> int:
+        """Index a new instance (creating its patient, study and series as needed)."""
+        series_pk, study_pk = self._series_for(header)
+        row = Instance(series_pk=series_pk, relpath=file.relpath, file_size=file.size,
+                       checksum=file.checksum, version=1, source=source)
+        _apply_instance(row, header)
+        self.session.add(row)
+        self.session.flush()
+        self._count_new_instance(series_pk, study_pk)
+        self._record_copies(row.pk, location_pks)
+        return row.pk
+
+    def replace_instance_file(
+        self, existing: ExistingInstance, header: InstanceHeader, file: StoredFile, source: str
+    ) -> int:
+        """Make ``file`` the current version of an instance, keeping the old one on record."""
+        row = self.session.get_one(Instance, existing.pk)
+        self.session.add(InstanceVersion(
+            instance_pk=row.pk, version=row.version, relpath=row.relpath,
+            file_size=row.file_size, checksum=row.checksum, received_at=row.received_at,
+        ))
+        series_pk, study_pk = self._series_for(header)
+        if series_pk != row.series_pk:
+            self._move_instance(row, series_pk, study_pk)
+        _apply_instance(row, header)
+        row.relpath, row.file_size, row.checksum = file.relpath, file.size, file.checksum
+        row.version, row.source, row.received_at = row.version + 1, source, utcnow()
+        self.session.flush()
+        return row.version
+
+    def _series_for(self, header: InstanceHeader) -> tuple[int, int]:
+        patient_pk = self._upsert_patient(header.patient)
+        study_pk = self._upsert_study(patient_pk, header.study, header.instance.slide.case_id)
+        series_pk = self._upsert_series(study_pk, header.series)
+        return series_pk, study_pk
+
+    def _upsert_patient(self, record: PatientRecord) -> int:
+        values = {
+            "patient_id": record.patient_id, "issuer_of_patient_id": record.issuer_of_patient_id,
+            "patient_name": record.patient_name, "patient_name_key": name_key(record.patient_name),
+            "birth_date": record.birth_date, "sex": record.sex, "comments": record.comments,
+        }
+        keys = ("patient_id", "issuer_of_patient_id")
+        return self._upsert(Patient, values, keys)
+
+    def _upsert_study(self, patient_pk: int, record: StudyRecord, case_id: str) -> int:
+        values = {
+            "patient_pk": patient_pk, "study_instance_uid": record.study_instance_uid,
+            "study_date": record.study_date, "study_time": record.study_time,
+            "accession_number": record.accession_number, "study_id": record.study_id,
+            "description": record.description,
+            "referring_physician_name": record.referring_physician_name,
+            "referring_physician_name_key": name_key(record.referring_physician_name),
+            "updated_at": utcnow(),
+        }
+        if case_id:
+            values["case_id"] = case_id
+        return self._upsert(Study, values, ("study_instance_uid",), keep=("patient_pk",))
+
+    def _upsert_series(self, study_pk: int, record: SeriesRecord) -> int:
+        values = {
+            "study_pk": study_pk, "series_instance_uid": record.series_instance_uid,
+            "modality": record.modality, "series_number": record.series_number,
+            "series_date": record.series_date, "series_time": record.series_time,
+            "description": record.description, "body_part_examined": record.body_part_examined,
+        }
+        return self._upsert(Series, values, ("series_instance_uid",), keep=("study_pk",))
+
+    def _upsert(
+        self, table: type, values: dict[str, object], keys: tuple[str, ...],
+        keep: tuple[str, ...] = (),
+    ) -> int:
+        """Insert or update by natural key, race-free on SQLite and PostgreSQL.
+
+        The newest object's attributes win (so a corrected re-send updates the index), except
+        the ``keep`` columns: a study never silently moves to another patient.
+        """
+        dialect = postgresql if self.session.bind.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table).values(**_fitted(table, values))
+        changes = {k: statement.excluded[k] for k in values if k not in keys and k not in keep}
+        statement = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+        statement = statement.returning(table.pk)
+        return int(self.session.execute(statement).scalar_one())
+
+    def _count_new_instance(self, series_pk: int, study_pk: int) -> None:
+        series = self.session.get_one(Series, series_pk)
+        study = self.session.get_one(Study, study_pk)
+        if series.num_instances == 0:
+            study.num_series += 1
+        series.num_instances += 1
+        study.num_instances += 1
+        if series.modality and series.modality not in study.modalities.split("\\"):
+            study.modalities = "\\".join(filter(None, [*study.modalities.split("\\"),
+                                                       series.modality]))
+
+    def _move_instance(self, row: Instance, series_pk: int, study_pk: int) -> None:
+        old_series = self.session.get_one(Series, row.series_pk)
+        old_series.num_instances -= 1
+        old_series.study.num_instances -= 1
+        if old_series.num_instances == 0:
+            old_series.study.num_series -= 1
+        row.series_pk = series_pk
+        self._count_new_instance(series_pk, study_pk)
+
+    # -- storage locations -------------------------------------------------------------------
+    def location_pks(self, paths: Sequence[str]) -> list[int]:
+        """Primary keys of storage locations, registering new ones."""
+        dialect = postgresql if self.session.bind.dialect.name == "postgresql" else sqlite
+        for path in paths:
+            self.session.execute(
+                dialect.insert(StorageLocation).values(path=path).on_conflict_do_nothing()
+            )
+        rows = self.session.execute(
+            select(StorageLocation.path, StorageLocation.pk).where(StorageLocation.path.in_(paths))
+        ).all()
+        by_path = dict(rows)
+        return [by_path[p] for p in paths]
+
+    def _record_copies(self, instance_pk: int, location_pks: Sequence[int]) -> None:
+        for location_pk in location_pks:
+            self.session.add(FileCopy(instance_pk=instance_pk, location_pk=location_pk))
+
+    def record_copy(self, sop_instance_uid: str, location_pk: int) -> None:
+        """Note that a location now holds a copy of the instance's current file."""
+        instance_pk = self.session.scalar(
+            select(Instance.pk).where(Instance.sop_instance_uid == sop_instance_uid)
+        )
+        if instance_pk is not None and self.session.get(
+            FileCopy, (instance_pk, location_pk)
+        ) is None:
+            self.session.add(FileCopy(instance_pk=instance_pk, location_pk=location_pk))
+
+    # -- reading -----------------------------------------------------------------------------
+    def iter_files(self, batch: int = 1000) -> Iterator[IndexedFile]:
+        """Every file the index references: current files and kept old versions."""
+        current = select(Instance.sop_instance_uid, Instance.relpath, Instance.file_size,
+                         Instance.checksum, Instance.version).order_by(Instance.pk)
+        for row in self.session.execute(current.execution_options(yield_per=batch)):
+            yield IndexedFile(row[0], row[1], row[2], row[3], row[4], True)
+        old = (select(Instance.sop_instance_uid, InstanceVersion.relpath,
+                      InstanceVersion.file_size, InstanceVersion.checksum,
+                      InstanceVersion.version)
+               .join(Instance, Instance.pk == InstanceVersion.instance_pk)
+               .order_by(InstanceVersion.pk))
+        for row in self.session.execute(old.execution_options(yield_per=batch)):
+            yield IndexedFile(row[0], row[1], row[2], row[3], row[4], False)
+
+    def find_instances(self, query: Query) -> list[Instance]:
+        """Instances matching a query (any level's keys), ordered by study, series, number."""
+        return list(self.session.scalars(instance_select(query)))
+
+    def counts(self) -> IndexCounts:
+        """Rows per level and bytes of current files."""
+        scalar = self.session.scalar
+        return IndexCounts(
+            patients=scalar(select(func.count()).select_from(Patient)) or 0,
+            studies=scalar(select(func.count()).select_from(Study)) or 0,
+            series=scalar(select(func.count()).select_from(Series)) or 0,
+            instances=scalar(select(func.count()).select_from(Instance)) or 0,
+            bytes=int(scalar(select(func.coalesce(func.sum(Instance.file_size), 0))) or 0),
+            old_versions=scalar(select(func.count()).select_from(InstanceVersion)) or 0,
+        )
+
+
+def _apply_instance(row: Instance, header: InstanceHeader) -> None:
+    record = header.instance
+    slide = record.slide
+    row.sop_instance_uid = record.sop_instance_uid
+    row.sop_class_uid = record.sop_class_uid
+    row.transfer_syntax_uid = record.transfer_syntax_uid
+    row.instance_number = record.instance_number
+    row.image_type = record.image_type[:200]
+    row.number_of_frames = record.number_of_frames
+    row.rows, row.columns = record.rows, record.columns
+    row.specific_character_set = record.specific_character_set[:200]
+    row.barcode, row.slide_id, row.case_id = slide.barcode, slide.slide_id, slide.case_id
+    row.scanner, row.pyramid_level = slide.scanner, slide.pyramid_level
+    row.tile_width, row.tile_height = slide.tile_width, slide.tile_height
+    row.total_pixel_matrix_columns = slide.total_pixel_matrix_columns
+    row.total_pixel_matrix_rows = slide.total_pixel_matrix_rows
+
+
+def _lock_key(uid: str) -> int:
+    digest = hashlib.blake2b(uid.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _fitted(table: type, values: dict[str, object]) -> dict[str, object]:
+    """Cut over-long text to its column's length (the stored file keeps the full value)."""
+    columns = table.__table__.columns  # type: ignore[attr-defined]
+    fitted = {}
+    for key, value in values.items():
+        column_type = columns[key].type
+        if isinstance(value, str) and isinstance(column_type, String) and column_type.length:
+            value = value[: column_type.length]
+        fitted[key] = value
+    return fitted

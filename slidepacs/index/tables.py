@@ -1,0 +1,189 @@
+"""Index tables: Patient → Study → Series → Instance, plus file copies and old versions.
+
+Study and series rows carry denormalised counts and the modalities in the study, so that
+study- and series-level queries never touch the instance table. Every column that a C-FIND
+or QIDO-RS query filters on has an index; person names also have a normalised ``*_key``
+column for case-insensitive search.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current time in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every index table."""
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "issuer_of_patient_id", name="uq_patients_identity"),
+        Index("ix_patients_patient_name_key", "patient_name_key"),
+        Index("ix_patients_birth_date", "birth_date"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), default="")
+    issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
+    patient_name: Mapped[str] = mapped_column(String(400), default="")
+    patient_name_key: Mapped[str] = mapped_column(String(400), default="")
+    birth_date: Mapped[str] = mapped_column(String(8), default="")
+    sex: Mapped[str] = mapped_column(String(16), default="")
+    comments: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    studies: Mapped[list[Study]] = relationship(back_populates="patient")
+
+
+class Study(Base):
+    __tablename__ = "studies"
+    __table_args__ = (
+        Index("ix_studies_patient_pk", "patient_pk"),
+        Index("ix_studies_study_date", "study_date", "study_time"),
+        Index("ix_studies_accession_number", "accession_number"),
+        Index("ix_studies_study_id", "study_id"),
+        Index("ix_studies_updated_at", "updated_at"),
+        Index("ix_studies_case_id", "case_id"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.pk", ondelete="RESTRICT"))
+    study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    study_date: Mapped[str] = mapped_column(String(8), default="")
+    study_time: Mapped[str] = mapped_column(String(16), default="")
+    accession_number: Mapped[str] = mapped_column(String(64), default="")
+    study_id: Mapped[str] = mapped_column(String(16), default="")
+    description: Mapped[str] = mapped_column(String(400), default="")
+    referring_physician_name: Mapped[str] = mapped_column(String(400), default="")
+    referring_physician_name_key: Mapped[str] = mapped_column(String(400), default="")
+    case_id: Mapped[str] = mapped_column(String(64), default="")
+    modalities: Mapped[str] = mapped_column(String(200), default="")
+    num_series: Mapped[int] = mapped_column(Integer, default=0)
+    num_instances: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    patient: Mapped[Patient] = relationship(back_populates="studies")
+    series: Mapped[list[Series]] = relationship(back_populates="study")
+
+
+class Series(Base):
+    __tablename__ = "series"
+    __table_args__ = (
+        Index("ix_series_study_pk", "study_pk"),
+        Index("ix_series_modality", "modality"),
+        Index("ix_series_series_date", "series_date"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_pk: Mapped[int] = mapped_column(ForeignKey("studies.pk", ondelete="RESTRICT"))
+    series_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    modality: Mapped[str] = mapped_column(String(16), default="")
+    series_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    series_date: Mapped[str] = mapped_column(String(8), default="")
+    series_time: Mapped[str] = mapped_column(String(16), default="")
+    description: Mapped[str] = mapped_column(String(400), default="")
+    body_part_examined: Mapped[str] = mapped_column(String(64), default="")
+    num_instances: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="series")
+    instances: Mapped[list[Instance]] = relationship(back_populates="series")
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (
+        Index("ix_instances_series_pk", "series_pk", "instance_number"),
+        Index("ix_instances_sop_class_uid", "sop_class_uid"),
+        Index("ix_instances_barcode", "barcode"),
+        Index("ix_instances_slide_id", "slide_id"),
+        Index("ix_instances_case_id", "case_id"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_pk: Mapped[int] = mapped_column(ForeignKey("series.pk", ondelete="RESTRICT"))
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
+    instance_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    image_type: Mapped[str] = mapped_column(String(200), default="")
+    number_of_frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    columns: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    specific_character_set: Mapped[str] = mapped_column(String(200), default="")
+    barcode: Mapped[str] = mapped_column(String(200), default="")
+    slide_id: Mapped[str] = mapped_column(String(64), default="")
+    case_id: Mapped[str] = mapped_column(String(64), default="")
+    scanner: Mapped[str] = mapped_column(String(64), default="")
+    pyramid_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tile_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tile_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_pixel_matrix_columns: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_pixel_matrix_rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    relpath: Mapped[str] = mapped_column(String(300))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    series: Mapped[Series] = relationship(back_populates="instances")
+
+
+class InstanceVersion(Base):
+    """A superseded file of an instance, kept when the duplicate policy keeps new versions."""
+
+    __tablename__ = "instance_versions"
+    __table_args__ = (UniqueConstraint("instance_pk", "version", name="uq_instance_versions"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_pk: Mapped[int] = mapped_column(ForeignKey("instances.pk", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    relpath: Mapped[str] = mapped_column(String(300))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    superseded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StorageLocation(Base):
+    """A folder that holds copies of stored files (data path or backup path)."""
+
+    __tablename__ = "storage_locations"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FileCopy(Base):
+    """That a location holds a copy of an instance's current file."""
+
+    __tablename__ = "file_copies"
+    __table_args__ = (Index("ix_file_copies_location_pk", "location_pk"),)
+
+    instance_pk: Mapped[int] = mapped_column(
+        ForeignKey("instances.pk", ondelete="CASCADE"), primary_key=True
+    )
+    location_pk: Mapped[int] = mapped_column(
+        ForeignKey("storage_locations.pk", ondelete="CASCADE"), primary_key=True
+    )

@@ -1,0 +1,206 @@
+"""The one ingest path: every entry point (import, C-STORE, STOW-RS, scanners) calls it.
+
+For each object: read the header (never the pixel data), stage the bytes durably in every
+storage location while hashing them, then in one index transaction apply the duplicate
+policy, publish the files under their final names and index them; publish an
+``InstanceStored`` event only after the commit. Nothing is acknowledged before it is both
+on disk everywhere and in the index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+
+from slidepacs.config import DuplicatePolicy
+from slidepacs.dicom.header import ParsedFile, read_header
+from slidepacs.domain.events import InstanceStored
+from slidepacs.domain.records import InstanceHeader
+from slidepacs.errors import Conflict, SlidepacsError
+from slidepacs.index.repository import IndexRepository, StoredFile
+from slidepacs.index.unit_of_work import UnitOfWork
+from slidepacs.services.events import EventBus
+from slidepacs.storage import BlobStore, StagedFile, instance_relpath
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(str, Enum):
+    """What ingest did with one object."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"        # same UID, same bytes: already stored, nothing changed
+    NEW_VERSION = "new_version"    # same UID, other bytes, policy keeps a new version
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """The result of ingesting one object."""
+
+    outcome: Outcome
+    sop_instance_uid: str
+    study_instance_uid: str
+    relpath: str
+    size: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class IngestFailure:
+    """Why one object of a batch was not ingested (nothing of it was stored)."""
+
+    path: Path
+    error: SlidepacsError
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    path: Path
+    header: InstanceHeader
+    staged: StagedFile
+
+
+class IngestService:
+    """Stores and indexes DICOM objects given as files."""
+
+    def __init__(
+        self,
+        unit_of_work: UnitOfWork,
+        store: BlobStore,
+        bus: EventBus,
+        duplicate_policy: DuplicatePolicy,
+        default_charset: str,
+    ) -> None:
+        self._uow = unit_of_work
+        self._store = store
+        self._bus = bus
+        self._policy = duplicate_policy
+        self._charset = default_charset
+        self._location_names = [str(p) for p in store.locations]
+
+    def ingest_file(self, path: Path, source: str = "") -> IngestResult:
+        """Ingest one file; raise InvalidInput, Conflict or StorageFailure if it is refused."""
+        result = self._commit_alone(self._prepare(path), source)
+        if isinstance(result, IngestFailure):
+            raise result.error
+        return result
+
+    def ingest_batch(
+        self, paths: Sequence[Path], source: str = ""
+    ) -> list[IngestResult | IngestFailure]:
+        """Ingest several files in one index transaction (one result per path, in order).
+
+        A refused file does not affect the others; if the shared transaction fails, the
+        files are retried one by one so that each gets its own result.
+        """
+        results: list[IngestResult | IngestFailure | None] = [None] * len(paths)
+        ready: list[tuple[int, _Prepared]] = []
+        for position, path in enumerate(paths):
+            try:
+                ready.append((position, self._prepare(path)))
+            except SlidepacsError as exc:
+                results[position] = IngestFailure(path, exc)
+        try:
+            committed = self._commit([p for _, p in ready], source)
+        except SlidepacsError:
+            committed = [self._commit_alone(p, source) for _, p in ready]
+        for (position, _), result in zip(ready, committed, strict=True):
+            results[position] = result
+        return [r for r in results if r is not None]
+
+    def _commit_alone(self, prepared: _Prepared, source: str) -> IngestResult | IngestFailure:
+        try:
+            return self._commit([prepared], source)[0]
+        except SlidepacsError as exc:
+            self._store.discard(prepared.staged)
+            return IngestFailure(prepared.path, exc)
+
+    def _prepare(self, path: Path) -> _Prepared:
+        parsed: ParsedFile = read_header(path, self._charset)
+        header = parsed.header
+        relpath = instance_relpath(
+            header.study.study_instance_uid,
+            header.series.series_instance_uid,
+            header.instance.sop_instance_uid,
+        )
+        staged = self._store.stage(path, relpath, parsed.prefix, parsed.dataset_offset)
+        return _Prepared(path, header, staged)
+
+    def _commit(
+        self, batch: Sequence[_Prepared], source: str
+    ) -> list[IngestResult | IngestFailure]:
+        """Index a batch and publish its files in one transaction; on error nothing stays."""
+        to_publish: list[StagedFile] = []
+        with self._uow.write() as repo:
+            repo.lock_instances([p.header.instance.sop_instance_uid for p in batch])
+            location_pks = repo.location_pks(self._location_names)
+            results = [self._apply(repo, p, source, location_pks, to_publish) for p in batch]
+            repo.flush()
+            try:
+                self._store.publish(to_publish)
+            except BaseException:
+                for staged in to_publish:
+                    self._store.remove(staged.relpath)
+                raise
+        published = {s.temporaries for s in to_publish}
+        for prepared, result in zip(batch, results, strict=True):
+            if prepared.staged.temporaries not in published:
+                self._store.discard(prepared.staged)
+            if isinstance(result, IngestResult) and result.outcome is not Outcome.DUPLICATE:
+                self._announce(prepared, result, source)
+        return results
+
+    def _apply(
+        self,
+        repo: IndexRepository,
+        prepared: _Prepared,
+        source: str,
+        location_pks: list[int],
+        to_publish: list[StagedFile],
+    ) -> IngestResult | IngestFailure:
+        """Apply the duplicate policy to one object and index it; queue its file to publish."""
+        header, staged = prepared.header, prepared.staged
+        uid = header.instance.sop_instance_uid
+        study_uid = header.study.study_instance_uid
+        existing = repo.find_instance(uid)
+        if existing is None:
+            repo.add_instance(header, _stored(staged), source, location_pks)
+            to_publish.append(staged)
+            return IngestResult(Outcome.STORED, uid, study_uid, staged.relpath, staged.size, 1)
+        if existing.file.checksum == staged.checksum:
+            return IngestResult(Outcome.DUPLICATE, uid, study_uid, existing.file.relpath,
+                                existing.file.size, existing.version)
+        if self._policy is DuplicatePolicy.REJECT:
+            return IngestFailure(prepared.path, Conflict(
+                f"SOP Instance UID {uid} is already stored with different content "
+                "(duplicate policy: reject)"
+            ))
+        relpath = instance_relpath(
+            study_uid, header.series.series_instance_uid, uid, existing.version + 1
+        )
+        versioned = replace(staged, relpath=relpath)
+        version = repo.replace_instance_file(existing, header, _stored(versioned), source)
+        to_publish.append(versioned)
+        return IngestResult(Outcome.NEW_VERSION, uid, study_uid, relpath, staged.size, version)
+
+    def _announce(self, prepared: _Prepared, result: IngestResult, source: str) -> None:
+        header = prepared.header
+        self._bus.publish(InstanceStored(
+            sop_instance_uid=result.sop_instance_uid,
+            sop_class_uid=header.instance.sop_class_uid,
+            study_instance_uid=result.study_instance_uid,
+            series_instance_uid=header.series.series_instance_uid,
+            patient_id=header.patient.patient_id,
+            modality=header.series.modality,
+            path=self._store.path(result.relpath),
+            size=result.size,
+            version=result.version,
+            source=source,
+        ))
+
+
+def _stored(staged: StagedFile) -> StoredFile:
+    return StoredFile(staged.relpath, staged.size, staged.checksum)

@@ -1,0 +1,40 @@
+"""Where stored files live: the BlobStore protocol and its implementations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO, Iterable, Protocol
+
+from slidepacs.storage.filesystem import CopyProblem, MirroredFileStore, StagedFile
+
+__all__ = ["BlobStore", "CopyProblem", "MirroredFileStore", "StagedFile", "instance_relpath"]
+
+
+class BlobStore(Protocol):
+    """Durable, mirrored storage of whole files addressed by a relative path."""
+
+    locations: tuple[Path, ...]
+
+    def stage(self, source: Path, relpath: str, prefix: bytes = b"", offset: int = 0) -> StagedFile:
+        """Write a temporary, fsynced copy in every location."""
+
+    def publish(self, staged: Iterable[StagedFile]) -> None:
+        """Make staged copies visible under their final names, durably."""
+
+    def discard(self, staged: StagedFile) -> None:
+        """Drop a staged copy."""
+
+    def remove(self, relpath: str) -> None:
+        """Delete a published file everywhere."""
+
+    def path(self, relpath: str) -> Path:
+        """Local path of a readable copy."""
+
+    def open(self, relpath: str) -> BinaryIO:
+        """Open a readable copy."""
+
+
+def instance_relpath(study_uid: str, series_uid: str, sop_uid: str, version: int = 1) -> str:
+    """Where an instance is stored: ``<study>/<series>/<sop>[.vN].dcm`` (UIDs already checked)."""
+    suffix = "" if version == 1 else f".v{version}"
+    return f"{study_uid}/{series_uid}/{sop_uid}{suffix}.dcm"

@@ -1,0 +1,250 @@
+"""Mirrored filesystem storage: every file lands in the data path and each backup path.
+
+Writing is two-phase so the index can commit in between: :meth:`stage` streams the source
+once into a temporary file in every location (hashing as it goes) and fsyncs them;
+:meth:`publish` renames them to their final names and fsyncs the folders. Only then does
+the caller commit the index. A crash before the rename leaves only ``*.tmp`` files, which
+:meth:`sweep_temporary` removes; a crash after it leaves an unindexed file that the next
+store of the same object replaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from slidepacs.errors import InvalidInput, StorageFailure
+
+CHUNK = 1 << 20
+TEMP_SUFFIX = ".tmp"
+CHECKSUM_ALGORITHM = "sha256"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A file written and fsynced under temporary names in every location, not yet visible."""
+
+    relpath: str
+    temporaries: tuple[Path, ...]
+    size: int
+    checksum: str
+
+
+@dataclass(frozen=True, slots=True)
+class CopyProblem:
+    """One location whose copy of a file is missing or differs from the index."""
+
+    location: Path
+    relpath: str
+    problem: str
+
+
+class MirroredFileStore:
+    """A BlobStore over local or network folders, mirrored to every configured location."""
+
+    def __init__(self, locations: Sequence[Path]) -> None:
+        if not locations:
+            raise StorageFailure("at least one storage location is required")
+        self.locations = tuple(Path(p).resolve() for p in locations)
+
+    # -- writing ---------------------------------------------------------------------------
+    def stage(self, source: Path, relpath: str, prefix: bytes = b"", offset: int = 0) -> StagedFile:
+        """Copy ``prefix`` + ``source[offset:]`` to a temporary file in every location."""
+        targets = [self.resolve(location, relpath) for location in self.locations]
+        token = uuid.uuid4().hex[:12]
+        temporaries = tuple(t.with_name(f"{t.name}.{token}{TEMP_SUFFIX}") for t in targets)
+        descriptors: list[int] = []
+        try:
+            for temporary in temporaries:
+                temporary.parent.mkdir(parents=True, exist_ok=True)
+                descriptors.append(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            size, checksum = _copy_hashed(source, offset, prefix, descriptors)
+            for descriptor in descriptors:
+                os.fsync(descriptor)
+        except OSError as exc:
+            _close_all(descriptors)
+            _remove_quietly(temporaries)
+            raise StorageFailure(f"cannot write {relpath}: {exc.strerror or exc}") from None
+        except BaseException:
+            _close_all(descriptors)
+            _remove_quietly(temporaries)
+            raise
+        _close_all(descriptors)
+        return StagedFile(relpath, temporaries, size, checksum)
+
+    def publish(self, staged: Iterable[StagedFile]) -> None:
+        """Rename staged files to their final names in every location, then fsync folders."""
+        folders: set[Path] = set()
+        try:
+            for item in staged:
+                for location, temporary in zip(self.locations, item.temporaries, strict=True):
+                    final = self.resolve(location, item.relpath)
+                    os.replace(temporary, final)
+                    folders.add(final.parent)
+            for folder in folders:
+                _fsync_folder(folder)
+        except OSError as exc:
+            raise StorageFailure(f"cannot publish stored files: {exc.strerror or exc}") from None
+
+    def discard(self, staged: StagedFile) -> None:
+        """Remove the temporary files of a staged file that will not be published."""
+        _remove_quietly(staged.temporaries)
+
+    def remove(self, relpath: str) -> None:
+        """Delete a published file from every location (used to undo a failed index commit)."""
+        for location in self.locations:
+            _remove_quietly([self.resolve(location, relpath)])
+
+    # -- reading ---------------------------------------------------------------------------
+    def path(self, relpath: str) -> Path:
+        """The path of the copy in the first location that has it."""
+        for location in self.locations:
+            candidate = self.resolve(location, relpath)
+            if candidate.is_file():
+                return candidate
+        raise StorageFailure(f"{relpath} is missing from every storage location")
+
+    def open(self, relpath: str) -> BinaryIO:
+        """Open the first available copy for reading."""
+        return self.path(relpath).open("rb")
+
+    # -- checking --------------------------------------------------------------------------
+    def check(self, relpath: str, size: int, checksum: str) -> list[CopyProblem]:
+        """Compare every location's copy with the indexed size and checksum."""
+        problems = []
+        for location in self.locations:
+            problem = _check_copy(self.resolve(location, relpath), size, checksum)
+            if problem:
+                problems.append(CopyProblem(location, relpath, problem))
+        return problems
+
+    def restore(self, relpath: str, good: Path, bad_location: Path) -> None:
+        """Replace the copy in ``bad_location`` with the verified copy at ``good``."""
+        target = self.resolve(bad_location, relpath)
+        temporary = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with good.open("rb") as source, temporary.open("wb") as sink:
+                shutil.copyfileobj(source, sink, CHUNK)
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(temporary, target)
+            _fsync_folder(target.parent)
+        except OSError as exc:
+            _remove_quietly([temporary])
+            raise StorageFailure(f"cannot restore {target}: {exc.strerror or exc}") from None
+
+    def sweep_temporary(self) -> int:
+        """Delete temporary files left by an interrupted write; return how many."""
+        removed = 0
+        for location in self.locations:
+            for temporary in location.rglob(f"*{TEMP_SUFFIX}"):
+                _remove_quietly([temporary])
+                removed += 1
+        return removed
+
+    def usage(self) -> dict[Path, int]:
+        """Bytes used by stored files in each location."""
+        return {location: sum(_sizes(location)) for location in self.locations}
+
+    def resolve(self, location: Path, relpath: str) -> Path:
+        """Join ``relpath`` to ``location``, refusing anything that would escape it."""
+        pure = PurePosixPath(relpath)
+        if pure.is_absolute() or not pure.parts or any(p in ("", ".", "..") for p in pure.parts):
+            raise InvalidInput(f"storage path {relpath!r} escapes the storage location")
+        target = location.joinpath(*pure.parts)
+        if location not in target.parents:
+            raise InvalidInput(f"storage path {relpath!r} escapes the storage location")
+        return target
+
+
+def _copy_hashed(source: Path, offset: int, prefix: bytes, descriptors: list[int]) -> tuple[int, str]:
+    digest = hashlib.new(CHECKSUM_ALGORITHM)
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    size = 0
+    if prefix:
+        digest.update(prefix)
+        _write_all(descriptors, prefix)
+        size += len(prefix)
+    with source.open("rb", buffering=0) as handle:
+        handle.seek(offset)
+        while count := handle.readinto(buffer):
+            chunk = view[:count]
+            digest.update(chunk)
+            _write_all(descriptors, chunk)
+            size += count
+    return size, digest.hexdigest()
+
+
+def _write_all(descriptors: list[int], data: bytes | memoryview) -> None:
+    for descriptor in descriptors:
+        written = 0
+        while written < len(data):
+            written += os.write(descriptor, data[written:])
+
+
+def _check_copy(path: Path, size: int, checksum: str) -> str:
+    try:
+        actual_size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if actual_size != size:
+        return f"size {actual_size} differs from indexed {size}"
+    try:
+        actual = file_checksum(path)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    return "" if actual == checksum else "checksum differs from the index"
+
+
+def file_checksum(path: Path) -> str:
+    """The checksum (hex) of a file, as recorded in the index."""
+    digest = hashlib.new(CHECKSUM_ALGORITHM)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _close_all(descriptors: list[int]) -> None:
+    for descriptor in descriptors:
+        try:
+            os.close(descriptor)
+        except OSError:
+            pass
+    descriptors.clear()
+
+
+def _remove_quietly(paths: Iterable[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _sizes(location: Path) -> Iterator[int]:
+    for root, _dirs, files in os.walk(location):
+        for name in files:
+            if name.endswith(".dcm"):
+                try:
+                    yield os.stat(os.path.join(root, name)).st_size
+                except OSError:
+                    continue

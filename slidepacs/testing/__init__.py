@@ -1,0 +1,1 @@
+"""Test support: data generators and real throw-away servers. Runtime code never imports it."""
