@@ -116,6 +116,11 @@ class LogSettings(_Section):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
 
 class CharacterSetSettings(_Section):
     """Specific Character Set assumed when an object does not declare one."""

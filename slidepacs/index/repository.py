@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from sqlalchemy import String, func, select
+from sqlalchemy import String, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,14 @@ class StoredFile:
     relpath: str
     size: int
     checksum: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewInstance:
+    """An instance to index, with the file already staged for it."""
+
+    header: InstanceHeader
+    file: StoredFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,31 +98,45 @@ class IndexRepository:
         """Send pending changes to the database (constraint errors surface here)."""
         self.session.flush()
 
+    def find_instances_by_uid(self, sop_instance_uids: Sequence[str]) -> dict[str, ExistingInstance]:
+        """The indexed instances among these SOP Instance UIDs, by UID."""
+        rows = self.session.execute(
+            select(Instance.pk, Instance.sop_instance_uid, Instance.version, Instance.relpath,
+                   Instance.file_size, Instance.checksum)
+            .where(Instance.sop_instance_uid.in_(set(sop_instance_uids)))
+        ).all()
+        return {
+            row[1]: ExistingInstance(row[0], row[1], row[2], StoredFile(row[3], row[4], row[5]))
+            for row in rows
+        }
+
     def find_instance(self, sop_instance_uid: str) -> ExistingInstance | None:
         """The indexed instance with this SOP Instance UID, if any."""
-        row = self.session.scalar(
-            select(Instance).where(Instance.sop_instance_uid == sop_instance_uid)
-        )
-        if row is None:
-            return None
-        return ExistingInstance(
-            row.pk, row.sop_instance_uid, row.version,
-            StoredFile(row.relpath, row.file_size, row.checksum),
-        )
+        return self.find_instances_by_uid([sop_instance_uid]).get(sop_instance_uid)
 
-    def add_instance(
-        self, header: InstanceHeader, file: StoredFile, source: str, location_pks: Sequence[int]
-    ) -> int:
-        """Index a new instance (creating its patient, study and series as needed)."""
-        series_pk, study_pk = self._series_for(header)
-        row = Instance(series_pk=series_pk, relpath=file.relpath, file_size=file.size,
-                       checksum=file.checksum, version=1, source=source)
-        _apply_instance(row, header)
-        self.session.add(row)
-        self.session.flush()
-        self._count_new_instance(series_pk, study_pk)
-        self._record_copies(row.pk, location_pks)
-        return row.pk
+    def add_instances(
+        self, items: Sequence[NewInstance], source: str, location_pks: Sequence[int]
+    ) -> None:
+        """Index new instances, creating or updating their patients, studies and series.
+
+        One upsert per distinct patient, study and series, one multi-row insert of the
+        instances and their copies, then the affected counters are recomputed.
+        """
+        if not items:
+            return
+        series_pks = self._hierarchy([item.header for item in items])
+        rows = [
+            {**_instance_values(item.header), "series_pk": series_pks[_series_uid(item)][0],
+             "relpath": item.file.relpath, "file_size": item.file.size,
+             "checksum": item.file.checksum, "version": 1, "source": source}
+            for item in items
+        ]
+        statement = insert(Instance).returning(Instance.pk, sort_by_parameter_order=True)
+        instance_pks = self.session.scalars(statement, rows).all()
+        copies = [{"instance_pk": pk, "location_pk": loc} for pk in instance_pks
+                  for loc in location_pks]
+        self.session.execute(insert(FileCopy), copies)
+        self._refresh_counters(set(series_pks.values()))
 
     def replace_instance_file(
         self, existing: ExistingInstance, header: InstanceHeader, file: StoredFile, source: str
@@ -125,20 +147,37 @@ class IndexRepository:
             instance_pk=row.pk, version=row.version, relpath=row.relpath,
             file_size=row.file_size, checksum=row.checksum, received_at=row.received_at,
         ))
-        series_pk, study_pk = self._series_for(header)
-        if series_pk != row.series_pk:
-            self._move_instance(row, series_pk, study_pk)
-        _apply_instance(row, header)
+        old = (row.series_pk, self.session.get_one(Series, row.series_pk).study_pk)
+        [new] = self._hierarchy([header]).values()
+        for key, value in _instance_values(header).items():
+            setattr(row, key, value)
+        row.series_pk = new[0]
         row.relpath, row.file_size, row.checksum = file.relpath, file.size, file.checksum
         row.version, row.source, row.received_at = row.version + 1, source, utcnow()
         self.session.flush()
+        self._refresh_counters({old, new})
         return row.version
 
-    def _series_for(self, header: InstanceHeader) -> tuple[int, int]:
-        patient_pk = self._upsert_patient(header.patient)
-        study_pk = self._upsert_study(patient_pk, header.study, header.instance.slide.case_id)
-        series_pk = self._upsert_series(study_pk, header.series)
-        return series_pk, study_pk
+    def _hierarchy(self, headers: Sequence[InstanceHeader]) -> dict[str, tuple[int, int]]:
+        """Upsert each distinct patient, study and series once; series UID → (series, study) pk."""
+        patients: dict[tuple[str, str], int] = {}
+        studies: dict[str, int] = {}
+        result: dict[str, tuple[int, int]] = {}
+        for header in headers:
+            patient_key = (header.patient.patient_id, header.patient.issuer_of_patient_id)
+            if patient_key not in patients:
+                patients[patient_key] = self._upsert_patient(header.patient)
+            study_uid = header.study.study_instance_uid
+            if study_uid not in studies:
+                studies[study_uid] = self._upsert_study(
+                    patients[patient_key], header.study, header.instance.slide.case_id
+                )
+            series_uid = header.series.series_instance_uid
+            if series_uid not in result:
+                result[series_uid] = (
+                    self._upsert_series(studies[study_uid], header.series), studies[study_uid]
+                )
+        return result
 
     def _upsert_patient(self, record: PatientRecord) -> int:
         values = {
@@ -188,25 +227,37 @@ class IndexRepository:
         statement = statement.returning(table.pk)
         return int(self.session.execute(statement).scalar_one())
 
-    def _count_new_instance(self, series_pk: int, study_pk: int) -> None:
-        series = self.session.get_one(Series, series_pk)
-        study = self.session.get_one(Study, study_pk)
-        if series.num_instances == 0:
-            study.num_series += 1
-        series.num_instances += 1
-        study.num_instances += 1
-        if series.modality and series.modality not in study.modalities.split("\\"):
-            study.modalities = "\\".join(filter(None, [*study.modalities.split("\\"),
-                                                       series.modality]))
-
-    def _move_instance(self, row: Instance, series_pk: int, study_pk: int) -> None:
-        old_series = self.session.get_one(Series, row.series_pk)
-        old_series.num_instances -= 1
-        old_series.study.num_instances -= 1
-        if old_series.num_instances == 0:
-            old_series.study.num_series -= 1
-        row.series_pk = series_pk
-        self._count_new_instance(series_pk, study_pk)
+    def _refresh_counters(self, series_and_studies: set[tuple[int, int]]) -> None:
+        """Recount instances per series and series/instances/modalities per study."""
+        series_pks = {series for series, _ in series_and_studies}
+        study_pks = {study for _, study in series_and_studies}
+        per_series = (select(func.count()).where(Instance.series_pk == Series.pk)
+                      .scalar_subquery())
+        self.session.execute(
+            update(Series).where(Series.pk.in_(series_pks)).values(num_instances=per_series),
+            execution_options={"synchronize_session": False},
+        )
+        live = and_(Series.study_pk == Study.pk, Series.num_instances > 0)
+        self.session.execute(
+            update(Study).where(Study.pk.in_(study_pks)).values(
+                num_series=select(func.count()).where(live).scalar_subquery(),
+                num_instances=select(func.coalesce(func.sum(Series.num_instances), 0))
+                .where(live).scalar_subquery(),
+            ),
+            execution_options={"synchronize_session": False},
+        )
+        modalities: dict[int, set[str]] = {pk: set() for pk in study_pks}
+        for study_pk, modality in self.session.execute(
+            select(Series.study_pk, Series.modality).distinct()
+            .where(Series.study_pk.in_(study_pks), Series.num_instances > 0, Series.modality != "")
+        ):
+            modalities[study_pk].add(modality)
+        for study_pk, values in modalities.items():
+            self.session.execute(
+                update(Study).where(Study.pk == study_pk)
+                .values(modalities="\\".join(sorted(values))[:200]),
+                execution_options={"synchronize_session": False},
+            )
 
     # -- storage locations -------------------------------------------------------------------
     def location_pks(self, paths: Sequence[str]) -> list[int]:
@@ -221,10 +272,6 @@ class IndexRepository:
         ).all()
         by_path = dict(rows)
         return [by_path[p] for p in paths]
-
-    def _record_copies(self, instance_pk: int, location_pks: Sequence[int]) -> None:
-        for location_pk in location_pks:
-            self.session.add(FileCopy(instance_pk=instance_pk, location_pk=location_pk))
 
     def record_copy(self, sop_instance_uid: str, location_pk: int) -> None:
         """Note that a location now holds a copy of the instance's current file."""
@@ -268,22 +315,33 @@ class IndexRepository:
         )
 
 
-def _apply_instance(row: Instance, header: InstanceHeader) -> None:
+def _series_uid(item: NewInstance) -> str:
+    return item.header.series.series_instance_uid
+
+
+def _instance_values(header: InstanceHeader) -> dict[str, object]:
     record = header.instance
     slide = record.slide
-    row.sop_instance_uid = record.sop_instance_uid
-    row.sop_class_uid = record.sop_class_uid
-    row.transfer_syntax_uid = record.transfer_syntax_uid
-    row.instance_number = record.instance_number
-    row.image_type = record.image_type[:200]
-    row.number_of_frames = record.number_of_frames
-    row.rows, row.columns = record.rows, record.columns
-    row.specific_character_set = record.specific_character_set[:200]
-    row.barcode, row.slide_id, row.case_id = slide.barcode, slide.slide_id, slide.case_id
-    row.scanner, row.pyramid_level = slide.scanner, slide.pyramid_level
-    row.tile_width, row.tile_height = slide.tile_width, slide.tile_height
-    row.total_pixel_matrix_columns = slide.total_pixel_matrix_columns
-    row.total_pixel_matrix_rows = slide.total_pixel_matrix_rows
+    return _fitted(Instance, {
+        "sop_instance_uid": record.sop_instance_uid,
+        "sop_class_uid": record.sop_class_uid,
+        "transfer_syntax_uid": record.transfer_syntax_uid,
+        "instance_number": record.instance_number,
+        "image_type": record.image_type,
+        "number_of_frames": record.number_of_frames,
+        "rows": record.rows,
+        "columns": record.columns,
+        "specific_character_set": record.specific_character_set,
+        "barcode": slide.barcode,
+        "slide_id": slide.slide_id,
+        "case_id": slide.case_id,
+        "scanner": slide.scanner,
+        "pyramid_level": slide.pyramid_level,
+        "tile_width": slide.tile_width,
+        "tile_height": slide.tile_height,
+        "total_pixel_matrix_columns": slide.total_pixel_matrix_columns,
+        "total_pixel_matrix_rows": slide.total_pixel_matrix_rows,
+    })
 
 
 def _lock_key(uid: str) -> int:

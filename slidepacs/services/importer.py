@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,9 +63,10 @@ Progress = Callable[[ImportItem, IngestResult | IngestFailure], None]
 class ImportService:
     """Finds DICOM files and hands them to ingest in batches."""
 
-    def __init__(self, ingest: IngestService, batch_size: int = 16) -> None:
+    def __init__(self, ingest: IngestService, batch_size: int = 32, workers: int = 4) -> None:
         self._ingest = ingest
         self._batch_size = batch_size
+        self._workers = workers
 
     def discover(self, paths: Sequence[Path], recursive: bool) -> tuple[list[ImportItem], list[tuple[Path, str]]]:
         """The files to import under ``paths`` (DICOMDIRs expanded) and the paths that failed."""
@@ -89,14 +90,15 @@ class ImportService:
         """Ingest every item; never stops on a bad file."""
         report = ImportReport()
         started = time.perf_counter()
-        for batch in _batches(items, self._batch_size):
-            results = self._ingest.ingest_batch([i.path for i in batch], source)
-            for item, result in zip(batch, results, strict=True):
-                report.count(result)
-                if isinstance(result, IngestFailure):
-                    log.warning("import refused %s: %s", item.path, result.error)
-                if progress:
-                    progress(item, result)
+        results = self._ingest.ingest_stream(
+            (i.path for i in items), source, self._batch_size, self._workers
+        )
+        for item, (_path, result) in zip(items, results, strict=True):
+            report.count(result)
+            if isinstance(result, IngestFailure):
+                log.warning("import refused %s: %s", item.path, result.error)
+            if progress:
+                progress(item, result)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -140,11 +142,6 @@ def _record_walk_error(problems: list[tuple[Path, str]]) -> Callable[[OSError], 
         problems.append((Path(error.filename or "?"), f"cannot read folder ({error.strerror})"))
 
     return record
-
-
-def _batches(items: Sequence[ImportItem], size: int) -> Iterable[Sequence[ImportItem]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def copy_failures(failures: Sequence[tuple[Path, str]], roots: dict[Path, Path], target: Path) -> Path:

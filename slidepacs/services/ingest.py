@@ -9,8 +9,11 @@ on disk everywhere and in the index.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -20,7 +23,12 @@ from slidepacs.dicom.header import ParsedFile, read_header
 from slidepacs.domain.events import InstanceStored
 from slidepacs.domain.records import InstanceHeader
 from slidepacs.errors import Conflict, SlidepacsError
-from slidepacs.index.repository import IndexRepository, StoredFile
+from slidepacs.index.repository import (
+    ExistingInstance,
+    IndexRepository,
+    NewInstance,
+    StoredFile,
+)
 from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.services.events import EventBus
 from slidepacs.storage import BlobStore, StagedFile, instance_relpath
@@ -96,20 +104,51 @@ class IngestService:
         A refused file does not affect the others; if the shared transaction fails, the
         files are retried one by one so that each gets its own result.
         """
-        results: list[IngestResult | IngestFailure | None] = [None] * len(paths)
-        ready: list[tuple[int, _Prepared]] = []
-        for position, path in enumerate(paths):
-            try:
-                ready.append((position, self._prepare(path)))
-            except SlidepacsError as exc:
-                results[position] = IngestFailure(path, exc)
+        return self._commit_batch([(path, self._try_prepare(path)) for path in paths], source)
+
+    def ingest_stream(
+        self,
+        paths: Iterable[Path],
+        source: str = "",
+        batch_size: int = 32,
+        workers: int = 4,
+    ) -> Iterator[tuple[Path, IngestResult | IngestFailure]]:
+        """Ingest many files, yielding each path's result in order.
+
+        Headers are read and files staged (written and fsynced) by ``workers`` threads while
+        the calling thread commits finished batches, so disk waits overlap parsing.
+        """
+        window = max(batch_size * 2, workers)
+        with ThreadPoolExecutor(workers, thread_name_prefix="ingest") as pool:
+            pending: deque[tuple[Path, Future[_Prepared | SlidepacsError]]] = deque()
+            iterator = iter(paths)
+            for path in itertools.islice(iterator, window):
+                pending.append((path, pool.submit(self._try_prepare, path)))
+            while pending:
+                batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+                for path in itertools.islice(iterator, len(batch)):
+                    pending.append((path, pool.submit(self._try_prepare, path)))
+                done = [(path, future.result()) for path, future in batch]
+                yield from zip([path for path, _ in done], self._commit_batch(done, source))
+
+    def _try_prepare(self, path: Path) -> _Prepared | SlidepacsError:
         try:
-            committed = self._commit([p for _, p in ready], source)
+            return self._prepare(path)
+        except SlidepacsError as exc:
+            return exc
+
+    def _commit_batch(
+        self, items: Sequence[tuple[Path, _Prepared | SlidepacsError]], source: str
+    ) -> list[IngestResult | IngestFailure]:
+        ready = [item for _, item in items if isinstance(item, _Prepared)]
+        try:
+            committed = iter(self._commit(ready, source))
         except SlidepacsError:
-            committed = [self._commit_alone(p, source) for _, p in ready]
-        for (position, _), result in zip(ready, committed, strict=True):
-            results[position] = result
-        return [r for r in results if r is not None]
+            committed = iter([self._commit_alone(p, source) for p in ready])
+        return [
+            next(committed) if isinstance(item, _Prepared) else IngestFailure(path, item)
+            for path, item in items
+        ]
 
     def _commit_alone(self, prepared: _Prepared, source: str) -> IngestResult | IngestFailure:
         try:
@@ -135,9 +174,13 @@ class IngestService:
         """Index a batch and publish its files in one transaction; on error nothing stays."""
         to_publish: list[StagedFile] = []
         with self._uow.write() as repo:
-            repo.lock_instances([p.header.instance.sop_instance_uid for p in batch])
+            uids = [p.header.instance.sop_instance_uid for p in batch]
+            repo.lock_instances(uids)
             location_pks = repo.location_pks(self._location_names)
-            results = [self._apply(repo, p, source, location_pks, to_publish) for p in batch]
+            known = repo.find_instances_by_uid(uids)
+            new: dict[str, NewInstance] = {}
+            results = [self._apply(repo, p, source, known, new, to_publish) for p in batch]
+            repo.add_instances(list(new.values()), source, location_pks)
             repo.flush()
             try:
                 self._store.publish(to_publish)
@@ -158,22 +201,23 @@ class IngestService:
         repo: IndexRepository,
         prepared: _Prepared,
         source: str,
-        location_pks: list[int],
+        known: dict[str, ExistingInstance],
+        new: dict[str, NewInstance],
         to_publish: list[StagedFile],
     ) -> IngestResult | IngestFailure:
-        """Apply the duplicate policy to one object and index it; queue its file to publish."""
+        """Apply the duplicate policy to one object; queue it for indexing and publishing."""
         header, staged = prepared.header, prepared.staged
         uid = header.instance.sop_instance_uid
         study_uid = header.study.study_instance_uid
-        existing = repo.find_instance(uid)
+        existing = known.get(uid) or _pending(new.get(uid))
         if existing is None:
-            repo.add_instance(header, _stored(staged), source, location_pks)
+            new[uid] = NewInstance(header, _stored(staged))
             to_publish.append(staged)
             return IngestResult(Outcome.STORED, uid, study_uid, staged.relpath, staged.size, 1)
         if existing.file.checksum == staged.checksum:
             return IngestResult(Outcome.DUPLICATE, uid, study_uid, existing.file.relpath,
                                 existing.file.size, existing.version)
-        if self._policy is DuplicatePolicy.REJECT:
+        if self._policy is DuplicatePolicy.REJECT or uid in new:
             return IngestFailure(prepared.path, Conflict(
                 f"SOP Instance UID {uid} is already stored with different content "
                 "(duplicate policy: reject)"
@@ -183,6 +227,7 @@ class IngestService:
         )
         versioned = replace(staged, relpath=relpath)
         version = repo.replace_instance_file(existing, header, _stored(versioned), source)
+        known[uid] = ExistingInstance(existing.pk, uid, version, _stored(versioned))
         to_publish.append(versioned)
         return IngestResult(Outcome.NEW_VERSION, uid, study_uid, relpath, staged.size, version)
 
@@ -204,3 +249,10 @@ class IngestService:
 
 def _stored(staged: StagedFile) -> StoredFile:
     return StoredFile(staged.relpath, staged.size, staged.checksum)
+
+
+def _pending(item: NewInstance | None) -> ExistingInstance | None:
+    """A not-yet-inserted instance of this batch, seen as already existing (version 1)."""
+    if item is None:
+        return None
+    return ExistingInstance(0, item.header.instance.sop_instance_uid, 1, item.file)
