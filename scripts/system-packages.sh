@@ -18,6 +18,7 @@ case "${1:-run}" in
     have_cmd storescu || need+=(dcmtk)
     have_cmd Orthanc || need+=(orthanc)
     [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
+    [ -x /usr/bin/time ] || need+=(time)          # GNU time: peak RSS of measured processes
     ;;
 esac
 

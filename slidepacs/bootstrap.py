@@ -9,13 +9,18 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from slidepacs.config import Settings, check_writable, mask_url
-from slidepacs.errors import ConfigError, IndexFailure, MigrationRequired
-from slidepacs.index.database import ensure_schema, open_engine
+from slidepacs.errors import ConfigError, IndexFailure
+from slidepacs.index.database import ensure_schema, index_is_empty, open_engine
+from slidepacs.dimse.handlers import DimseHandlers, DimseServices
+from slidepacs.dimse.server import DimseServer, Listener
 from slidepacs.index.unit_of_work import UnitOfWork
+from slidepacs.services.ae_registry import AERegistry
 from slidepacs.services.events import EventBus
 from slidepacs.services.export import ExportService
 from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
+from slidepacs.services.query import QueryService
+from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.storage import MirroredFileStore
 
@@ -35,6 +40,9 @@ class AppContext:
     importer: ImportService
     exporter: ExportService
     storage_check: StorageCheckService
+    query: QueryService
+    retrieve: RetrieveService
+    registry: AERegistry
 
     def close(self) -> None:
         """Release database connections."""
@@ -60,17 +68,21 @@ def connect_index(settings: Settings) -> Engine:
 def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     """Check the settings against the machine and wire every service.
 
-    Raises ConfigError for an unusable setting and MigrationRequired for an old index.
+    Raises ConfigError for an unusable setting and MigrationRequired for an old index. A new,
+    empty index is created only over empty storage: stored files without an index mean the
+    index was lost (see docs/admin-guide.md), and starting would hide them.
     """
     check_locations(settings)
+    store = MirroredFileStore(settings.storage.locations)
     engine = connect_index(settings)
     try:
+        if create_schema and index_is_empty(engine):
+            _refuse_used_storage(settings, store)
         ensure_schema(engine, create_if_empty=create_schema)
-    except MigrationRequired:
+    except BaseException:
         engine.dispose()
         raise
     unit_of_work = UnitOfWork(engine)
-    store = MirroredFileStore(settings.storage.locations)
     bus = EventBus()
     ingest = IngestService(
         unit_of_work, store, bus, settings.storage.duplicate_policy, settings.character_set.default
@@ -85,7 +97,34 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         importer=ImportService(ingest),
         exporter=ExportService(unit_of_work, store),
         storage_check=StorageCheckService(unit_of_work, store),
+        query=QueryService(unit_of_work),
+        retrieve=RetrieveService(unit_of_work, store),
+        registry=AERegistry(unit_of_work, settings.dicom.accept_unregistered),
     )
+
+
+def build_dimse_server(app: AppContext, slide_receiver: bool = True) -> DimseServer:
+    """The DICOM front: the general listener and (unless disabled) the slide receiver."""
+    settings = app.settings
+    services = DimseServices(settings.dicom.ae_title, app.ingest, app.query, app.retrieve,
+                             app.registry)
+    listeners = [Listener("DICOM", settings.dicom.ae_title, settings.dicom.host,
+                          settings.dicom.port)]
+    if slide_receiver:
+        receiver = settings.slide_receiver
+        listeners.append(Listener("slide receiver", receiver.ae_title, receiver.host,
+                                  receiver.port, storage_only=True))
+    return DimseServer(DimseHandlers(services), app.registry, listeners)
+
+
+def _refuse_used_storage(settings: Settings, store: MirroredFileStore) -> None:
+    used = store.locations_with_files()
+    if used:
+        raise ConfigError("database.url", (
+            f"the index is empty but {used[0]} already holds stored files; restore the index "
+            "from its backup (see docs/admin-guide.md) or use empty storage folders "
+            f"[{mask_url(settings.database_url)}]"
+        ))
 
 
 def configure_logging(settings: Settings, console: bool = False) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
@@ -51,6 +53,7 @@ class DicomSettings(_Section):
     ae_title: str = "SLIDEPACS"
     host: str = "127.0.0.1"
     port: int = Field(11112, ge=1, le=65535)
+    accept_unregistered: bool = False
 
     _ae = field_validator("ae_title")(_check_ae_title)
 
@@ -178,23 +181,25 @@ def load_settings(
     environ = os.environ if environ is None else environ
     config_file = find_config_file(path, environ)
     raw: dict[str, Any] = _read_toml(config_file) if config_file else {}
-    _merge_environment(raw, environ)
-    try:
-        settings = Settings.model_validate(raw)
-    except ValidationError as exc:
-        raise _as_config_error(exc) from None
-    _check_distinct_locations(settings.storage)
-    return settings
+    origins = _merge_environment(raw, environ)
+    return _validated(raw, origins)
 
 
 def settings_for(data_path: Path, **sections: Mapping[str, Any]) -> Settings:
     """Build settings in code (tests, tools): defaults, a data path and optional sections."""
     raw: dict[str, Any] = {key: dict(value) for key, value in sections.items()}
     raw.setdefault("storage", {})["data_path"] = str(data_path)
+    return _validated(raw, {})
+
+
+def _validated(raw: dict[str, Any], origins: Mapping[tuple[str, str], str]) -> Settings:
+    """Validate merged raw settings; ``origins`` names the variable that set each override."""
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise _as_config_error(exc) from None
+        raise _as_config_error(exc, origins) from None
+    _check_distinct_locations(settings.storage)
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -209,35 +214,63 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError("config file", f"{path} is not valid TOML ({exc})") from None
 
 
-def _merge_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _merge_environment(
+    raw: dict[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, str], str]:
+    """Apply ``SLIDEPACS_<SECTION>__<KEY>`` overrides; return which variable set what."""
+    origins: dict[tuple[str, str], str] = {}
     for name, text in environ.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
         section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
-        if not sep or not key:
+        if not sep or not section or not key:
             raise ConfigError(name, "environment overrides are named SLIDEPACS_<SECTION>__<KEY>")
         target = raw.setdefault(section, {})
         if not isinstance(target, dict):
-            raise ConfigError(section, "is a section, not a value")
-        target[key] = _parse_env_value(text)
+            raise ConfigError(section, f"is a section, not a value (set by {name})")
+        target[key] = _parse_env_value(text, _wants_text(section, key))
+        origins[(section, key)] = name
+    return origins
 
 
-def _parse_env_value(text: str) -> Any:
+def _wants_text(section: str, key: str) -> bool:
+    """True when the setting is text (a string, path or named choice), not a number or list."""
+    section_field = Settings.model_fields.get(section)
+    model = section_field.annotation if section_field else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return False
+    field = model.model_fields.get(key)
+    if field is None:
+        return False
+    annotation = field.annotation
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    kinds = typing.get_args(annotation) if union else (annotation,)
+    return any(isinstance(k, type) and issubclass(k, (str, Path)) for k in kinds)
+
+
+def _parse_env_value(text: str, wants_text: bool) -> Any:
+    """A TOML value when ``text`` parses as one; text settings keep unquoted text as it is."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    return text if wants_text and not isinstance(value, str) else value
 
 
-def _as_config_error(exc: ValidationError) -> ConfigError:
+def _as_config_error(
+    exc: ValidationError, origins: Mapping[tuple[str, str], str]
+) -> ConfigError:
     first = exc.errors()[0]
-    setting = ".".join(str(part) for part in first["loc"]) or "config"
+    location = tuple(str(part) for part in first["loc"])
+    setting = ".".join(location) or "config"
+    origin = origins.get(location[:2]) if len(location) >= 2 else None
+    source = f" (set by {origin})" if origin else ""
     if first["type"] == "extra_forbidden":
-        return ConfigError(setting, "unknown setting")
+        return ConfigError(setting, f"unknown setting{source}")
     message = str(first["msg"]).removeprefix("Value error, ")
     value = first.get("input")
     shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
-    return ConfigError(setting, f"{message}{shown}")
+    return ConfigError(setting, f"{message}{shown}{source}")
 
 
 def _check_distinct_locations(storage: StorageSettings) -> None:
@@ -271,5 +304,15 @@ def masked(settings: Settings) -> dict[str, Any]:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password in a database URL."""
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+    """Hide the password in a database URL (in the user part or a ``password=`` parameter).
+
+    Everything up to the last ``@`` is taken as the user part, so a password that itself
+    contains ``@`` is masked whole.
+    """
+    url = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not (sep and at and colon):
+        return url
+    return f"{scheme}://{user}:***@{host}"

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
-from rich.table import Table
-from typing import Annotated
 
 from slidepacs.bootstrap import check_locations, connect_index
 from slidepacs.cli.context import app_context, console, reported_errors, state_of
 from slidepacs.config import masked
 from slidepacs.index.database import current_revision, head_revision, upgrade
+from slidepacs.services.storage_check import VerifyReport
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Index database schema.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def config_show(
         console.print_json(json.dumps(data))
         return
     for section, values in data.items():
-        console.print(f"[bold][{section}][/bold]", highlight=False)
+        console.print(f"[{section}]", style="bold", highlight=False, markup=False)
         for key, value in values.items():
             console.print(f"{key} = {json.dumps(value, ensure_ascii=False)}", highlight=False,
                           markup=False)
@@ -72,26 +72,44 @@ def db_status(ctx: typer.Context) -> None:
 @storage_app.command("verify")
 def storage_verify(
     ctx: typer.Context,
-    repair: Annotated[bool, typer.Option("--repair", help="Restore bad copies from a good one.")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="Restore bad copies from a good one "
+                                         "and remove interrupted temporary files.")] = False,
 ) -> None:
-    """Check every indexed file in every storage location against its checksum."""
+    """Check every indexed file in every storage location against its checksum.
+
+    Prints one line per bad copy (location, file, problem); exits 1 while any remains bad.
+    """
     with app_context(state_of(ctx)) as app:
         with console.status("Verifying stored files…"):
             report = app.storage_check.verify(repair=repair)
+        locations = len(app.store.locations)
     console.print(f"Checked {report.files:,} files ({report.bytes / 1e6:,.1f} MB) in "
-                  f"{len(app.store.locations)} location(s).")
-    if report.problems:
-        table = Table(title="Problems")
-        for column in ("location", "file", "problem", "repaired"):
-            table.add_column(column, overflow="fold")
-        repaired = {(p.location, p.relpath) for p in report.repaired}
-        for problem in report.problems:
-            fixed = "yes" if (problem.location, problem.relpath) in repaired else "no"
-            table.add_row(str(problem.location), problem.relpath, problem.problem, fixed)
-        console.print(table)
+                  f"{locations} location(s).")
+    for line in _problem_lines(report):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     if report.temporary_removed:
-        console.print(f"Removed {report.temporary_removed} interrupted temporary files.")
-    if report.clean and (not report.problems or repair):
+        console.print(f"Removed {report.temporary_removed} interrupted temporary file(s).")
+    if report.clean and (repair or not report.problems):
         console.print("[green]Storage is consistent with the index.[/green]")
-    if not report.clean or (report.problems and not repair):
-        raise typer.Exit(1)
+        return
+    remaining = len(report.problems) - len(report.repaired)
+    repairable = len(report.problems) - len(report.unrepairable)
+    hint = "" if repair or not repairable else "; run `slidepacs storage verify --repair`"
+    noun = "bad copy remains" if remaining == 1 else "bad copies remain"
+    console.print(f"[red]{remaining} {noun}{hint}[/red]")
+    raise typer.Exit(1)
+
+
+def _problem_lines(report: VerifyReport) -> list[str]:
+    """``location: file: problem`` for each bad copy, with what repair did or could do."""
+    repaired = {(p.location, p.relpath) for p in report.repaired}
+    unrepairable = {(p.location, p.relpath): p.problem for p in report.unrepairable}
+    lines = []
+    for problem in report.problems:
+        key = (problem.location, problem.relpath)
+        if key in unrepairable:
+            text = f"{unrepairable[key]} - UNREPAIRABLE"
+        else:
+            text = problem.problem + (" - repaired" if key in repaired else "")
+        lines.append(f"{problem.location}: {problem.relpath}: {text}")
+    return lines

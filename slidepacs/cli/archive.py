@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,21 +23,25 @@ from slidepacs.domain.query import parse_condition
 from slidepacs.errors import InvalidInput
 from slidepacs.services.export import selection
 from slidepacs.services.importer import ImportReport, copy_failures
-from slidepacs.services.ingest import IngestFailure
 from slidepacs.services.stats import archive_stats
 
 
 def import_command(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files, folders or DICOMDIR media.")],
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
+    ] = False,
     errors_to: Annotated[
         Optional[Path],
         typer.Option("--errors-to", help="Copy each failed file here, with reasons.tsv."),
     ] = None,
 ) -> None:
     """Import DICOM files into the archive, with progress and a summary."""
-    with app_context(state_of(ctx)) as app:
+    with app_context(state_of(ctx)) as app, warnings.catch_warnings():
+        # pydicom logs every oddity it warns about (to the log file); printed, the warnings
+        # would tear the progress bar apart
+        warnings.simplefilter("ignore")
         items, problems = app.importer.discover(paths, recursive)
         total_bytes = sum(_size(i.path) for i in items)
         with _progress() as progress:

@@ -7,16 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from slidepacs.bootstrap import AppContext, build_context, configure_logging
 from slidepacs.config import Settings, load_settings
 from slidepacs.errors import ConfigError, MigrationRequired, SlidepacsError
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True, highlight=False)  # one line per error, never wrapped
 
 
 @dataclass
@@ -37,14 +39,18 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        errors.print(f"[red]configuration error[/red] {exc}", highlight=False, markup=True)
-        sys.exit(2)
+        _report("configuration error:", exc, 2)
     except MigrationRequired as exc:
-        errors.print(f"[red]index needs migrating:[/red] {exc}", highlight=False)
-        sys.exit(3)
+        _report("index needs migrating:", exc, 3)
     except SlidepacsError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(1)
+        _report("error:", exc, 1)
+
+
+def _report(label: str, exc: SlidepacsError, exit_code: int) -> NoReturn:
+    """Print ``label message`` as exactly one line on stderr and exit with ``exit_code``."""
+    line = " ".join(str(exc).split())
+    errors.print(f"[red]{label}[/red] {escape(line)}")
+    sys.exit(exit_code)
 
 
 @contextmanager

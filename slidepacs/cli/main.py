@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from slidepacs import __version__
-from slidepacs.cli import admin, archive, serve
+from slidepacs.cli import admin, ae, archive, serve
 from slidepacs.cli.context import CliState
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command("stats")(archive.stats_command)
 app.add_typer(admin.config_app, name="config")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.storage_app, name="storage")
+app.add_typer(ae.ae_app, name="ae")
 
 
 def _version(value: bool) -> None:

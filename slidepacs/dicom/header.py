@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -18,7 +19,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from slidepacs.dicom.layout import check_complete
+from slidepacs.dicom.layout import check_complete, dataset_start
 from slidepacs.domain.records import (
     InstanceHeader,
     InstanceRecord,
@@ -67,14 +68,15 @@ def read_header(path: Path, default_charset: str) -> ParsedFile:
             implicit, little = _encoding(dataset)
             transfer_syntax = _transfer_syntax(dataset, has_meta, implicit, little)
             if transfer_syntax != DeflatedExplicitVRLittleEndian:
+                handle.seek(dataset_start(handle, size, has_meta))
                 check_complete(handle, size, implicit, little)
     except OSError as exc:
         raise InvalidInput(f"cannot read file ({exc.strerror or exc})") from None
-    if "SpecificCharacterSet" not in dataset:
-        dataset.SpecificCharacterSet = default_charset.split("\\")
-        declared = ""
-    else:
-        declared = _text(dataset, "SpecificCharacterSet")
+    declared = _text(dataset, "SpecificCharacterSet")
+    if not declared.strip("\\ "):  # missing or empty: decode text with the configured default
+        dataset.set_original_encoding(
+            *dataset.original_encoding, convert_encodings(default_charset.split("\\"))
+        )
     header = _records(dataset, transfer_syntax, declared, has_meta)
     prefix = b"" if has_meta else _part10_prefix(dataset, header, transfer_syntax)
     return ParsedFile(header, prefix, 0, size)

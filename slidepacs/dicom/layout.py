@@ -1,8 +1,9 @@
-"""Walk the elements that follow the header to prove a file is complete, without reading them.
+"""Walk a file's elements by their lengths to prove it is complete, without reading values.
 
-pydicom reads the header and stops before Pixel Data; this module then steps over Pixel Data
-(and any trailing elements) by their lengths, so a truncated file is caught while memory stays
-constant whatever the file size.
+pydicom reads the header and stops before Pixel Data, and it silently accepts a value cut
+short by the end of the file; this module steps over every element of the data set (header,
+sequences, Pixel Data, trailing elements) by their lengths, so a file truncated anywhere is
+caught while memory stays constant whatever the file size.
 """
 
 from __future__ import annotations
@@ -14,52 +15,97 @@ from slidepacs.errors import InvalidInput
 
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = (0xFFFE, 0xE000)
+_ITEM_END = (0xFFFE, 0xE00D)
 _SEQUENCE_END = (0xFFFE, 0xE0DD)
+_PREAMBLE_AND_PREFIX = 132
+_MAX_DEPTH = 64
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
              b"UT", b"UV"}
+
+
+def dataset_start(handle: BinaryIO, size: int, has_meta: bool) -> int:
+    """Offset of the data set's first element: after the preamble and File Meta group."""
+    if not has_meta:
+        return 0
+    handle.seek(_PREAMBLE_AND_PREFIX)
+    while handle.tell() + 2 <= size:
+        start = handle.tell()
+        if handle.read(2) != b"\x02\x00":
+            return start
+        handle.seek(start)
+        _element, length, _vr = _read_element_header(handle, size, False, "<")
+        _skip(handle, size, length, f"File Meta element at byte {start}")
+    return handle.tell()
 
 
 def check_complete(handle: BinaryIO, size: int, implicit_vr: bool, little_endian: bool) -> None:
     """Step from the current position to the end of the file; raise InvalidInput if truncated."""
     order = "<" if little_endian else ">"
     while handle.tell() < size:
-        start = handle.tell()
-        group, element, length = _read_element_header(handle, size, implicit_vr, order)
-        if length == _UNDEFINED:
-            _skip_undefined(handle, size, order, (group, element))
-        else:
-            _skip(handle, size, length, f"element ({group:04X},{element:04X}) at byte {start}")
+        _step_element(handle, size, implicit_vr, order, 0)
+
+
+def _step_element(
+    handle: BinaryIO, size: int, implicit_vr: bool, order: str, depth: int
+) -> tuple[int, int]:
+    """Step over one element (nested items included) or an item delimiter; return its tag."""
+    start = handle.tell()
+    tag, length, vr = _read_element_header(handle, size, implicit_vr, order, strict=depth == 0)
+    if length != _UNDEFINED:
+        _skip(handle, size, length, f"element ({tag[0]:04X},{tag[1]:04X}) at byte {start}")
+    else:
+        if depth >= _MAX_DEPTH:
+            raise InvalidInput(f"sequences nested deeper than {_MAX_DEPTH} levels")
+        items_implicit = implicit_vr or vr == b"UN"  # CP-246: UN sequences are implicit VR
+        _skip_undefined(handle, size, items_implicit, order, tag, depth + 1)
+    return tag
 
 
 def _read_element_header(
-    handle: BinaryIO, size: int, implicit_vr: bool, order: str
-) -> tuple[int, int, int]:
+    handle: BinaryIO, size: int, implicit_vr: bool, order: str, strict: bool = False
+) -> tuple[tuple[int, int], int, bytes]:
+    """Tag, value length and VR (empty when implicit) of the element at the current position.
+
+    ``strict`` refuses an element without VR in an explicit VR data set (else read as implicit).
+    """
     head = _read_exactly(handle, size, 8, "an element header")
     group, element = struct.unpack(order + "HH", head[:4])
-    if implicit_vr or group == 0xFFFE:
-        return group, element, struct.unpack(order + "L", head[4:])[0]
     vr = head[4:6]
+    if not implicit_vr and group != 0xFFFE and not (vr.isalpha() and vr.isupper()):
+        if strict:
+            raise InvalidInput(
+                f"element ({group:04X},{element:04X}) at byte {handle.tell() - 8} has no VR "
+                "although the transfer syntax is explicit VR"
+            )
+        implicit_vr = True  # some writers switch to implicit VR inside sequences
+    if implicit_vr or group == 0xFFFE:
+        return (group, element), struct.unpack(order + "L", head[4:])[0], b""
     if vr in _LONG_VRS:
         length = struct.unpack(order + "L", _read_exactly(handle, size, 4, "a length"))[0]
-        return group, element, length
-    return group, element, struct.unpack(order + "H", head[6:])[0]
+        return (group, element), length, vr
+    return (group, element), struct.unpack(order + "H", head[6:])[0], vr
 
 
-def _skip_undefined(handle: BinaryIO, size: int, order: str, tag: tuple[int, int]) -> None:
-    """Step over items of an undefined-length value (encapsulated pixel data or sequence)."""
+def _skip_undefined(
+    handle: BinaryIO, size: int, implicit_vr: bool, order: str, tag: tuple[int, int], depth: int
+) -> None:
+    """Step over the items of an undefined-length value (a sequence or encapsulated pixels)."""
+    name = f"({tag[0]:04X},{tag[1]:04X})"
     while True:
-        head = _read_exactly(handle, size, 8, f"an item of ({tag[0]:04X},{tag[1]:04X})")
+        head = _read_exactly(handle, size, 8, f"an item of {name}")
         group, element, length = struct.unpack(order + "HHL", head)
         if (group, element) == _SEQUENCE_END:
             return
         if (group, element) != _ITEM:
             raise InvalidInput(
-                f"({tag[0]:04X},{tag[1]:04X}) has an unexpected tag ({group:04X},{element:04X})"
+                f"{name} has an unexpected tag ({group:04X},{element:04X})"
                 f" at byte {handle.tell() - 8}"
             )
-        if length == _UNDEFINED:
-            raise InvalidInput("undefined-length items after the header are not supported")
-        _skip(handle, size, length, f"an item of ({tag[0]:04X},{tag[1]:04X})")
+        if length != _UNDEFINED:
+            _skip(handle, size, length, f"an item of {name}")
+            continue
+        while _step_element(handle, size, implicit_vr, order, depth) != _ITEM_END:
+            pass
 
 
 def _skip(handle: BinaryIO, size: int, length: int, what: str) -> None:

@@ -20,3 +20,10 @@ def name_key(text: str) -> str:
     while groups and not groups[-1]:
         groups.pop()
     return "=".join(groups)
+
+
+def name_group_keys(text: str) -> tuple[str, str, str]:
+    """Search keys of a person name's alphabetic, ideographic and phonetic groups."""
+    groups = name_key(text).split("=")
+    alphabetic, ideographic, phonetic = (groups + ["", "", ""])[:3]
+    return alphabetic, ideographic, phonetic

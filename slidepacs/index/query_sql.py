@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 
 from slidepacs.domain.names import name_key
 from slidepacs.domain.query import (
@@ -68,11 +68,13 @@ def instance_select(query: Query) -> Select[tuple[Instance]]:
     return statement
 
 
-def condition_clause(condition: Condition) -> ColumnElement[bool]:
-    """The WHERE clause for one condition."""
-    column = COLUMNS[condition.keyword]
+def condition_clause(condition: Condition, column: Any = None) -> ColumnElement[bool]:
+    """The WHERE clause for one condition (on its usual column unless ``column`` is given)."""
+    column = COLUMNS[condition.keyword] if column is None else column
     kind = KEYS[condition.keyword][1]
     match = condition.match
+    if condition.keyword == "PatientName" and column is Patient.patient_name_key:
+        return _patient_name_clause(match)
     if kind is KeyKind.NAME:
         return _name_clause(column, match)
     if kind is KeyKind.NUMBER and isinstance(match, SingleValue):
@@ -80,7 +82,7 @@ def condition_clause(condition: Condition) -> ColumnElement[bool]:
     if isinstance(match, SingleValue):
         return column == match.value
     if isinstance(match, Wildcard):
-        return column.like(like_pattern(match.pattern), escape="\\")
+        return like(column, like_pattern(match.pattern))
     if isinstance(match, UidList):
         return column.in_(match.values)
     if isinstance(match, Range):
@@ -97,18 +99,50 @@ def _range_clause(column: Any, match: Range) -> ColumnElement[bool]:
     return and_(*parts)
 
 
-def _name_clause(column: Any, match: Any) -> ColumnElement[bool]:
-    """Person names match on any component group, case-insensitively."""
+_PATIENT_NAME_GROUPS = (
+    Patient.patient_name_key, Patient.patient_name_ideographic_key, Patient.patient_name_phonetic_key
+)
+
+
+def _patient_name_clause(match: Any) -> ColumnElement[bool]:
+    """Patient names match on any component group (each has its own indexed key column);
+    a value with several groups must match each of them."""
+    groups = name_key(_name_text(match)).split("=")
+    if len(groups) == 1:
+        return or_(*(_key_match(column, groups[0]) for column in _PATIENT_NAME_GROUPS))
+    return and_(*(
+        _key_match(column, group) for column, group in zip(_PATIENT_NAME_GROUPS, groups) if group
+    ))
+
+
+def _key_match(column: Any, key: str) -> ColumnElement[bool]:
+    """Equality for a plain value (index-friendly), LIKE for a DICOM wildcard."""
+    if "*" in key or "?" in key:
+        return like(column, like_pattern(key))
+    return column == key
+
+
+def _name_text(match: Any) -> str:
     if not isinstance(match, (SingleValue, Wildcard)):
         raise InvalidInput("person names match a single value or a wildcard")
-    text = match.value if isinstance(match, SingleValue) else match.pattern
-    pattern = like_pattern(name_key(text))
+    return match.value if isinstance(match, SingleValue) else match.pattern
+
+
+def _name_clause(column: Any, match: Any) -> ColumnElement[bool]:
+    """Person names match on any component group, case-insensitively."""
+    pattern = like_pattern(name_key(_name_text(match)))
     return or_(
-        column.like(pattern, escape="\\"),
-        column.like(pattern + "=%", escape="\\"),
-        column.like("%=" + pattern, escape="\\"),
-        column.like("%=" + pattern + "=%", escape="\\"),
+        like(column, pattern),
+        like(column, pattern + "=%"),
+        like(column, "%=" + pattern),
+        like(column, "%=" + pattern + "=%"),
     )
+
+
+def like(column: Any, pattern: str) -> ColumnElement[bool]:
+    """``column LIKE pattern`` with the pattern rendered inline, so that the database's
+    planner sees it and uses an index for a prefix (SQLite ignores indexes for a bound one)."""
+    return column.like(bindparam(None, pattern, literal_execute=True), escape="\\")
 
 
 def like_pattern(text: str) -> str:

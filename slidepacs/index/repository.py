@@ -9,9 +9,10 @@ from sqlalchemy import String, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from slidepacs.domain.names import name_key
+from slidepacs.domain.names import name_group_keys, name_key
 from slidepacs.domain.query import Query
 from slidepacs.domain.records import InstanceHeader, PatientRecord, SeriesRecord, StudyRecord
+from slidepacs.index.aes import AERepository
 from slidepacs.index.query_sql import instance_select
 from slidepacs.index.tables import (
     FileCopy,
@@ -81,6 +82,7 @@ class IndexRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.aes = AERepository(session)
 
     # -- instances ---------------------------------------------------------------------------
     def lock_instances(self, sop_instance_uids: Sequence[str]) -> None:
@@ -182,7 +184,8 @@ class IndexRepository:
     def _upsert_patient(self, record: PatientRecord) -> int:
         values = {
             "patient_id": record.patient_id, "issuer_of_patient_id": record.issuer_of_patient_id,
-            "patient_name": record.patient_name, "patient_name_key": name_key(record.patient_name),
+            "patient_name": record.patient_name,
+            **dict(zip(_PATIENT_NAME_KEYS, name_group_keys(record.patient_name))),
             "birth_date": record.birth_date, "sex": record.sex, "comments": record.comments,
         }
         keys = ("patient_id", "issuer_of_patient_id")
@@ -342,6 +345,11 @@ def _instance_values(header: InstanceHeader) -> dict[str, object]:
         "total_pixel_matrix_columns": slide.total_pixel_matrix_columns,
         "total_pixel_matrix_rows": slide.total_pixel_matrix_rows,
     })
+
+
+_PATIENT_NAME_KEYS = (
+    "patient_name_key", "patient_name_ideographic_key", "patient_name_phonetic_key"
+)
 
 
 def _lock_key(uid: str) -> int:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -36,7 +37,14 @@ class Patient(Base):
     __tablename__ = "patients"
     __table_args__ = (
         UniqueConstraint("patient_id", "issuer_of_patient_id", name="uq_patients_identity"),
-        Index("ix_patients_patient_name_key", "patient_name_key"),
+        Index("ix_patients_patient_name_key", "patient_name_key",
+              postgresql_ops={"patient_name_key": "varchar_pattern_ops"}),
+        Index("ix_patients_patient_name_ideographic_key", "patient_name_ideographic_key",
+              postgresql_ops={"patient_name_ideographic_key": "varchar_pattern_ops"}),
+        Index("ix_patients_patient_name_phonetic_key", "patient_name_phonetic_key",
+              postgresql_ops={"patient_name_phonetic_key": "varchar_pattern_ops"}),
+        Index("ix_patients_patient_id_pattern", "patient_id",
+              postgresql_ops={"patient_id": "varchar_pattern_ops"}),
         Index("ix_patients_birth_date", "birth_date"),
     )
 
@@ -45,6 +53,8 @@ class Patient(Base):
     issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
     patient_name: Mapped[str] = mapped_column(String(400), default="")
     patient_name_key: Mapped[str] = mapped_column(String(400), default="")
+    patient_name_ideographic_key: Mapped[str] = mapped_column(String(400), default="")
+    patient_name_phonetic_key: Mapped[str] = mapped_column(String(400), default="")
     birth_date: Mapped[str] = mapped_column(String(8), default="")
     sex: Mapped[str] = mapped_column(String(16), default="")
     comments: Mapped[str] = mapped_column(Text, default="")
@@ -187,3 +197,17 @@ class FileCopy(Base):
     location_pk: Mapped[int] = mapped_column(
         ForeignKey("storage_locations.pk", ondelete="CASCADE"), primary_key=True
     )
+
+
+class RemoteAETable(Base):
+    """A registered remote Application Entity ("DICOM user")."""
+
+    __tablename__ = "remote_aes"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    ae_title: Mapped[str] = mapped_column(String(16), unique=True)
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    auto_registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -68,7 +70,9 @@ class ImportService:
         self._batch_size = batch_size
         self._workers = workers
 
-    def discover(self, paths: Sequence[Path], recursive: bool) -> tuple[list[ImportItem], list[tuple[Path, str]]]:
+    def discover(
+        self, paths: Sequence[Path], recursive: bool
+    ) -> tuple[list[ImportItem], list[tuple[Path, str]]]:
         """The files to import under ``paths`` (DICOMDIRs expanded) and the paths that failed."""
         items: list[ImportItem] = []
         problems: list[tuple[Path, str]] = []
@@ -107,7 +111,7 @@ def _walk(root: Path, recursive: bool, problems: list[tuple[Path, str]]) -> Iter
     if not os.path.lexists(root):
         problems.append((root, "path does not exist"))
         return
-    if root.is_file():
+    if not root.is_dir():  # a file, or a link or special file that reading will explain
         yield from _expand(ImportItem(root, root.parent), problems)
         return
     if not os.access(root, os.R_OK | os.X_OK):
@@ -127,6 +131,10 @@ def _walk(root: Path, recursive: bool, problems: list[tuple[Path, str]]) -> Iter
 
 
 def _expand(item: ImportItem, problems: list[tuple[Path, str]]) -> Iterator[ImportItem]:
+    special = _special_file(item.path)
+    if special:
+        problems.append((item.path, special))
+        return
     if not is_dicomdir(item.path):
         yield item
         return
@@ -137,6 +145,17 @@ def _expand(item: ImportItem, problems: list[tuple[Path, str]]) -> Iterator[Impo
         problems.append((item.path, str(exc)))
 
 
+def _special_file(path: Path) -> str:
+    """Why ``path`` is not a file to read (opening a FIFO would wait forever); else ''."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""  # missing or unreadable: reading it reports the reason
+    if stat.S_ISREG(mode):
+        return ""
+    return "not a regular file (a folder, named pipe, socket or device)"
+
+
 def _record_walk_error(problems: list[tuple[Path, str]]) -> Callable[[OSError], None]:
     def record(error: OSError) -> None:
         problems.append((Path(error.filename or "?"), f"cannot read folder ({error.strerror})"))
@@ -144,15 +163,23 @@ def _record_walk_error(problems: list[tuple[Path, str]]) -> Callable[[OSError], 
     return record
 
 
-def copy_failures(failures: Sequence[tuple[Path, str]], roots: dict[Path, Path], target: Path) -> Path:
-    """Copy each failed file under ``target`` with a ``reasons.tsv`` listing why it failed."""
+def copy_failures(
+    failures: Sequence[tuple[Path, str]], roots: dict[Path, Path], target: Path
+) -> Path:
+    """Copy each failed file under ``target`` with a ``reasons.tsv`` listing why it failed.
+
+    A copy never overwrites another (two failed files with the same relative path, or a file
+    left by an earlier run): the later one gets a numbered name. An existing ``reasons.tsv``
+    is appended to.
+    """
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidInput(f"cannot create {target} ({exc.strerror})") from None
-    lines = ["copy\toriginal\treason"]
+    reasons = target / REASONS_FILE
+    lines = [] if reasons.exists() else ["copy\toriginal\treason"]
     for number, (path, reason) in enumerate(failures, start=1):
-        copy_name = _copy_name(path, roots.get(path), number)
+        copy_name = _copy_name(path, roots.get(path), number, target)
         try:
             destination = target / copy_name
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -160,15 +187,22 @@ def copy_failures(failures: Sequence[tuple[Path, str]], roots: dict[Path, Path],
         except (OSError, SlidepacsError) as exc:
             copy_name = f"(not copied: {getattr(exc, 'strerror', None) or exc})"
         lines.append(f"{copy_name}\t{path}\t{_one_line(reason)}")
-    reasons = target / REASONS_FILE
-    reasons.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with reasons.open("a", encoding="utf-8") as listing:
+        listing.write("\n".join(lines) + "\n")
     return reasons
 
 
-def _copy_name(path: Path, root: Path | None, number: int) -> str:
+def _copy_name(path: Path, root: Path | None, number: int, target: Path) -> str:
     if root is not None and root in path.parents:
-        return path.relative_to(root).as_posix()
-    return f"{number:06d}_{path.name}"
+        name = path.relative_to(root).as_posix()
+    else:
+        name = f"{number:06d}_{path.name}"
+    folder, base = posixpath.split(name)
+    extra = 0
+    while name == REASONS_FILE or os.path.lexists(target / name):
+        extra += 1
+        name = posixpath.join(folder, f"{number:06d}-{extra}_{base}")
+    return name
 
 
 def _one_line(text: str) -> str:

@@ -143,6 +143,12 @@ class IngestService:
         ready = [item for _, item in items if isinstance(item, _Prepared)]
         try:
             committed = iter(self._commit(ready, source))
+        except _CommitFailed as failure:
+            # The files were already published when the commit failed: they stay as
+            # unindexed files (replaced when the objects are sent again); retrying alone
+            # would fail the same way, so every object of the batch is reported failed.
+            self._discard_all(ready)
+            committed = iter([IngestFailure(p.path, failure.error) for p in ready])
         except SlidepacsError:
             committed = iter([self._commit_alone(p, source) for p in ready])
         return [
@@ -173,6 +179,23 @@ class IngestService:
     ) -> list[IngestResult | IngestFailure]:
         """Index a batch and publish its files in one transaction; on error nothing stays."""
         to_publish: list[StagedFile] = []
+        try:
+            results = self._index_and_publish(batch, source, to_publish)
+        except SlidepacsError as exc:
+            if to_publish and all(not t.exists() for s in to_publish for t in s.temporaries):
+                raise _CommitFailed(exc) from exc
+            raise
+        published_files = {s.temporaries for s in to_publish}
+        for prepared, result in zip(batch, results, strict=True):
+            if prepared.staged.temporaries not in published_files:
+                self._store.discard(prepared.staged)
+            if isinstance(result, IngestResult) and result.outcome is not Outcome.DUPLICATE:
+                self._announce(prepared, result, source)
+        return results
+
+    def _index_and_publish(
+        self, batch: Sequence[_Prepared], source: str, to_publish: list[StagedFile]
+    ) -> list[IngestResult | IngestFailure]:
         with self._uow.write() as repo:
             uids = [p.header.instance.sop_instance_uid for p in batch]
             repo.lock_instances(uids)
@@ -188,13 +211,11 @@ class IngestService:
                 for staged in to_publish:
                     self._store.remove(staged.relpath)
                 raise
-        published = {s.temporaries for s in to_publish}
-        for prepared, result in zip(batch, results, strict=True):
-            if prepared.staged.temporaries not in published:
-                self._store.discard(prepared.staged)
-            if isinstance(result, IngestResult) and result.outcome is not Outcome.DUPLICATE:
-                self._announce(prepared, result, source)
         return results
+
+    def _discard_all(self, batch: Sequence[_Prepared]) -> None:
+        for prepared in batch:
+            self._store.discard(prepared.staged)
 
     def _apply(
         self,
@@ -249,6 +270,14 @@ class IngestService:
 
 def _stored(staged: StagedFile) -> StoredFile:
     return StoredFile(staged.relpath, staged.size, staged.checksum)
+
+
+class _CommitFailed(SlidepacsError):
+    """The index commit failed after the batch's files were published."""
+
+    def __init__(self, error: SlidepacsError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _pending(item: NewInstance | None) -> ExistingInstance | None:

@@ -20,13 +20,13 @@ class VerifyReport:
     bytes: int = 0
     problems: list[CopyProblem] = field(default_factory=list)
     repaired: list[CopyProblem] = field(default_factory=list)
-    unrepairable: list[CopyProblem] = field(default_factory=list)
+    unrepairable: list[CopyProblem] = field(default_factory=list)  # problem says why
     temporary_removed: int = 0
 
     @property
     def clean(self) -> bool:
         """True when every copy matched (or was repaired)."""
-        return not self.problems or (not self.unrepairable and len(self.repaired) == len(self.problems))
+        return len(self.repaired) == len(self.problems)
 
 
 class StorageCheckService:
@@ -39,7 +39,11 @@ class StorageCheckService:
     def verify(
         self, repair: bool = False, progress: Callable[[IndexedFile], None] | None = None
     ) -> VerifyReport:
-        """Check every copy; with ``repair``, restore bad copies from a good one."""
+        """Check every copy; with ``repair``, restore bad copies from a good one.
+
+        A file bad in every location is reported as unrepairable whether or not ``repair``
+        is asked for. Repair first removes temporary files left by interrupted writes.
+        """
         report = VerifyReport()
         if repair:
             report.temporary_removed = self._store.sweep_temporary()
@@ -50,24 +54,26 @@ class StorageCheckService:
             report.files += 1
             report.bytes += indexed.size
             report.problems.extend(problems)
-            if repair and problems:
+            if len(problems) == len(self._store.locations):
+                report.unrepairable.extend(_because(p, "no good copy in any location")
+                                           for p in problems)
+            elif repair and problems:
                 self._repair(indexed, problems, report)
             if progress:
                 progress(indexed)
         return report
 
-    def _repair(self, indexed: IndexedFile, problems: list[CopyProblem], report: VerifyReport) -> None:
+    def _repair(
+        self, indexed: IndexedFile, problems: list[CopyProblem], report: VerifyReport
+    ) -> None:
         bad = {p.location for p in problems}
         good = [loc for loc in self._store.locations if loc not in bad]
-        if not good:
-            report.unrepairable.extend(problems)
-            return
         source = self._store.resolve(good[0], indexed.relpath)
         for problem in problems:
             try:
                 self._store.restore(indexed.relpath, source, problem.location)
-            except StorageFailure:
-                report.unrepairable.append(problem)
+            except StorageFailure as exc:
+                report.unrepairable.append(_because(problem, str(exc)))
                 continue
             report.repaired.append(problem)
             if indexed.current:
@@ -77,3 +83,8 @@ class StorageCheckService:
         with self._uow.write() as repo:
             location_pk = repo.location_pks([str(location)])[0]
             repo.record_copy(sop_instance_uid, location_pk)
+
+
+def _because(problem: CopyProblem, reason: str) -> CopyProblem:
+    """The same bad copy, its problem extended with why it was not repaired."""
+    return CopyProblem(problem.location, problem.relpath, f"{problem.problem}; {reason}")

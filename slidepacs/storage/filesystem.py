@@ -6,13 +6,19 @@ once into a temporary file in every location (hashing as it goes) and fsyncs the
 the caller commit the index. A crash before the rename leaves only ``*.tmp`` files, which
 :meth:`sweep_temporary` removes; a crash after it leaves an unindexed file that the next
 store of the same object replaces.
+
+A temporary's name records which host and process writes it, so a sweep (``storage verify
+--repair``) run while the archive is receiving never deletes a write still in progress.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +29,9 @@ from slidepacs.errors import InvalidInput, StorageFailure
 
 CHUNK = 1 << 20
 TEMP_SUFFIX = ".tmp"
+STORED_SUFFIX = ".dcm"
+STALE_AFTER_SECONDS = 24 * 3600  # a temporary this old is swept even if its writer seems alive
+_TEMPORARY = re.compile(r"\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
 CHECKSUM_ALGORITHM = "sha256"
 
 
@@ -57,7 +66,7 @@ class MirroredFileStore:
     def stage(self, source: Path, relpath: str, prefix: bytes = b"", offset: int = 0) -> StagedFile:
         """Copy ``prefix`` + ``source[offset:]`` to a temporary file in every location."""
         targets = [self.resolve(location, relpath) for location in self.locations]
-        token = uuid.uuid4().hex[:12]
+        token = _writer_token()
         temporaries = tuple(t.with_name(f"{t.name}.{token}{TEMP_SUFFIX}") for t in targets)
         descriptors: list[int] = []
         try:
@@ -127,7 +136,7 @@ class MirroredFileStore:
     def restore(self, relpath: str, good: Path, bad_location: Path) -> None:
         """Replace the copy in ``bad_location`` with the verified copy at ``good``."""
         target = self.resolve(bad_location, relpath)
-        temporary = target.with_name(f"{target.name}.{uuid.uuid4().hex[:12]}{TEMP_SUFFIX}")
+        temporary = target.with_name(f"{target.name}.{_writer_token()}{TEMP_SUFFIX}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with good.open("rb") as source, temporary.open("wb") as sink:
@@ -141,13 +150,23 @@ class MirroredFileStore:
             raise StorageFailure(f"cannot restore {target}: {exc.strerror or exc}") from None
 
     def sweep_temporary(self) -> int:
-        """Delete temporary files left by an interrupted write; return how many."""
+        """Delete temporary files left by interrupted writes; return how many.
+
+        A temporary whose writer is still running on this host is kept, unless it is older
+        than a day; one written from another host (shared storage) is kept for a day.
+        """
         removed = 0
+        now = time.time()
         for location in self.locations:
             for temporary in location.rglob(f"*{TEMP_SUFFIX}"):
-                _remove_quietly([temporary])
-                removed += 1
+                if _abandoned(temporary, now):
+                    _remove_quietly([temporary])
+                    removed += 1
         return removed
+
+    def locations_with_files(self) -> list[Path]:
+        """The locations that hold at least one stored file (stops at the first in each)."""
+        return [location for location in self.locations if _any_stored_file(location)]
 
     def usage(self) -> dict[Path, int]:
         """Bytes used by stored files in each location."""
@@ -164,7 +183,47 @@ class MirroredFileStore:
         return target
 
 
-def _copy_hashed(source: Path, offset: int, prefix: bytes, descriptors: list[int]) -> tuple[int, str]:
+def _host_tag() -> str:
+    return hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
+
+
+def _writer_token() -> str:
+    """``<host>-<pid>-<random>``: who writes a temporary, and a unique part."""
+    return f"{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _abandoned(temporary: Path, now: float) -> bool:
+    """True when no running process can still be writing ``temporary``."""
+    try:
+        age = now - temporary.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    match = _TEMPORARY.search(temporary.name)
+    if match is None or age > STALE_AFTER_SECONDS:
+        return True
+    if match["host"] != _host_tag():
+        return False
+    return not _process_running(int(match["pid"]))
+
+
+def _process_running(pid: int) -> bool:
+    """True when ``pid`` is a live (not zombie) process on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _copy_hashed(
+    source: Path, offset: int, prefix: bytes, descriptors: list[int]
+) -> tuple[int, str]:
     digest = hashlib.new(CHECKSUM_ALGORITHM)
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
@@ -240,10 +299,17 @@ def _remove_quietly(paths: Iterable[Path]) -> None:
             pass
 
 
+def _any_stored_file(location: Path) -> bool:
+    for _root, _dirs, files in os.walk(location):
+        if any(name.endswith(STORED_SUFFIX) for name in files):
+            return True
+    return False
+
+
 def _sizes(location: Path) -> Iterator[int]:
     for root, _dirs, files in os.walk(location):
         for name in files:
-            if name.endswith(".dcm"):
+            if name.endswith(STORED_SUFFIX):
                 try:
                     yield os.stat(os.path.join(root, name)).st_size
                 except OSError:

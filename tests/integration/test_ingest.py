@@ -151,3 +151,26 @@ def test_study_counters_and_modalities_follow_ingest(app, tmp_path):
 def test_settings_fixture_runs_on_both_backends(settings: Settings, app):
     assert app.engine.dialect.name in ("sqlite", "postgresql")
     assert (settings.database.url == "") == (app.engine.dialect.name == "sqlite")
+
+
+def test_commit_failure_after_publishing_fails_the_batch_and_a_resend_stores_it(app, tmp_path):
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    paths = write_ct_series(tmp_path / "in", 3, size=32)
+
+    def refuse_commit(_connection) -> None:
+        raise OperationalError("COMMIT", {}, OSError("disk I/O error"))
+
+    event.listen(app.engine, "commit", refuse_commit)
+    try:
+        results = app.ingest.ingest_batch(paths)
+    finally:
+        event.remove(app.engine, "commit", refuse_commit)
+    assert all(not hasattr(r, "outcome") for r in results)
+    assert counts(app)[3] == 0
+    listing = stored_files(app)[app.store.locations[0]]
+    assert not [name for name in listing if name.endswith(".tmp")]
+    again = app.ingest.ingest_batch(paths)
+    assert [r.outcome for r in again] == [Outcome.STORED] * 3  # type: ignore[union-attr]
+    assert app.storage_check.verify().clean

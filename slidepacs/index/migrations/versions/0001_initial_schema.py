@@ -24,6 +24,8 @@ def upgrade() -> None:
     sa.Column('issuer_of_patient_id', sa.String(length=64), nullable=False),
     sa.Column('patient_name', sa.String(length=400), nullable=False),
     sa.Column('patient_name_key', sa.String(length=400), nullable=False),
+    sa.Column('patient_name_ideographic_key', sa.String(length=400), nullable=False),
+    sa.Column('patient_name_phonetic_key', sa.String(length=400), nullable=False),
     sa.Column('birth_date', sa.String(length=8), nullable=False),
     sa.Column('sex', sa.String(length=16), nullable=False),
     sa.Column('comments', sa.Text(), nullable=False),
@@ -33,7 +35,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.create_index('ix_patients_birth_date', ['birth_date'], unique=False)
-        batch_op.create_index('ix_patients_patient_name_key', ['patient_name_key'], unique=False)
+        batch_op.create_index('ix_patients_patient_id_pattern', ['patient_id'], unique=False, postgresql_ops={'patient_id': 'varchar_pattern_ops'})
+        batch_op.create_index('ix_patients_patient_name_ideographic_key', ['patient_name_ideographic_key'], unique=False, postgresql_ops={'patient_name_ideographic_key': 'varchar_pattern_ops'})
+        batch_op.create_index('ix_patients_patient_name_key', ['patient_name_key'], unique=False, postgresql_ops={'patient_name_key': 'varchar_pattern_ops'})
+        batch_op.create_index('ix_patients_patient_name_phonetic_key', ['patient_name_phonetic_key'], unique=False, postgresql_ops={'patient_name_phonetic_key': 'varchar_pattern_ops'})
 
     op.create_table('storage_locations',
     sa.Column('pk', sa.Integer(), nullable=False),
@@ -186,7 +191,10 @@ def downgrade() -> None:
     op.drop_table('studies')
     op.drop_table('storage_locations')
     with op.batch_alter_table('patients', schema=None) as batch_op:
-        batch_op.drop_index('ix_patients_patient_name_key')
+        batch_op.drop_index('ix_patients_patient_name_phonetic_key', postgresql_ops={'patient_name_phonetic_key': 'varchar_pattern_ops'})
+        batch_op.drop_index('ix_patients_patient_name_key', postgresql_ops={'patient_name_key': 'varchar_pattern_ops'})
+        batch_op.drop_index('ix_patients_patient_name_ideographic_key', postgresql_ops={'patient_name_ideographic_key': 'varchar_pattern_ops'})
+        batch_op.drop_index('ix_patients_patient_id_pattern', postgresql_ops={'patient_id': 'varchar_pattern_ops'})
         batch_op.drop_index('ix_patients_birth_date')
 
     op.drop_table('patients')

@@ -1,0 +1,1 @@
+"""The DICOM (DIMSE) front on pynetdicom: listeners, one short handler per event."""

@@ -1,0 +1,132 @@
+"""DICOM listeners: the general AE and the slide receiver, sharing one set of handlers."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+from slidepacs.dimse.handlers import DimseHandlers
+from slidepacs.services.ae_registry import AERegistry
+
+log = logging.getLogger(__name__)
+MAX_PDU = 4 * 1024 * 1024
+# Every syntax pynetdicom knows, explicit VR little endian first: the acceptor picks the first
+# of these that the peer proposes, and explicit VR is what most objects are stored in.
+TRANSFER_SYNTAXES = [ExplicitVRLittleEndian] + [
+    syntax for syntax in ALL_TRANSFER_SYNTAXES if syntax != ExplicitVRLittleEndian
+]
+QUERY_RETRIEVE = [
+    PatientRootQueryRetrieveInformationModelFind, PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove, StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet, StudyRootQueryRetrieveInformationModelMove,
+]
+
+# pynetdicom's only switch for receiving to disk is module-level: received datasets go to a
+# temporary file, never held in memory (sending is set up in dimse.streaming).
+_config.STORE_RECV_CHUNKED_DATASET = True
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One DICOM listener to start."""
+
+    name: str
+    ae_title: str
+    host: str
+    port: int
+    storage_only: bool = False
+    tls: ssl.SSLContext | None = None
+
+
+class RegistryAE(AE):
+    """An AE that admits an association only from a registered title at its registered address
+    (rejected with "calling AE title not recognised" otherwise)."""
+
+    def __init__(self, ae_title: str, registry: AERegistry) -> None:
+        super().__init__(ae_title)
+        self._registry = registry
+
+    @property  # type: ignore[override]
+    def require_calling_aet(self) -> list[str]:
+        association = threading.current_thread()
+        requestor = getattr(association, "requestor", None)
+        if requestor is None or self._registry.accept_unregistered:
+            return []
+        title = str(requestor.ae_title).strip()
+        if self._registry.admits(title, requestor.address):
+            return [title]
+        log.warning("rejected association from %s at %s: not registered", title, requestor.address)
+        return ["\x7f-not-registered-\x7f"]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:
+        self._require_calling_aet = list(ae_titles)
+
+
+class DimseServer:
+    """Starts and stops every configured DICOM listener."""
+
+    def __init__(self, handlers: DimseHandlers, registry: AERegistry, listeners: list[Listener]) -> None:
+        self._handlers = handlers
+        self._registry = registry
+        self._listeners = listeners
+        self._servers: list[Any] = []
+
+    def start(self) -> None:
+        """Bind every listener (raises OSError naming the port if one is taken)."""
+        for listener in self._listeners:
+            ae = self._application_entity(listener)
+            handlers = self._handlers.bindings(listener.storage_only)
+            handlers.append((evt.EVT_CONN_OPEN, _no_delay))
+            server = ae.start_server((listener.host, listener.port), block=False,
+                                     evt_handlers=handlers, ssl_context=listener.tls)
+            self._servers.append(server)
+            log.info("%s listening as %s on %s:%d%s", listener.name, listener.ae_title,
+                     listener.host, listener.port, " (TLS)" if listener.tls else "")
+
+    def stop(self) -> None:
+        """Stop accepting, then close the associations in flight."""
+        for server in self._servers:
+            server.shutdown()
+        self._servers.clear()
+
+    def _application_entity(self, listener: Listener) -> AE:
+        ae = RegistryAE(listener.ae_title, self._registry)
+        ae.maximum_pdu_size = MAX_PDU
+        ae.maximum_associations = 64
+        ae.require_called_aet = True
+        ae.network_timeout = 120
+        ae.acse_timeout = 30
+        ae.dimse_timeout = 120
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES,
+                                     scu_role=True, scp_role=True)
+        ae.add_supported_context(Verification)
+        if not listener.storage_only:
+            for sop_class in QUERY_RETRIEVE:
+                ae.add_supported_context(sop_class)
+        return ae
+
+
+def _no_delay(event: Any) -> None:
+    """Send small PDUs at once (Nagle would add ~40 ms per response)."""
+    try:
+        event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass

@@ -1,0 +1,66 @@
+"""The one table that turns slidepacs errors into DIMSE status codes (PS3.4 / PS3.7 Annex C)."""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset
+
+from slidepacs.errors import (
+    Conflict,
+    IndexFailure,
+    InvalidInput,
+    NotFound,
+    SlidepacsError,
+    StorageFailure,
+    Unsupported,
+)
+
+SUCCESS = 0x0000
+PENDING = 0xFF00
+CANCEL = 0xFE00
+STORE_OUT_OF_RESOURCES = 0xA700
+STORE_CANNOT_UNDERSTAND = 0xC000
+QUERY_IDENTIFIER_MISMATCH = 0xA900
+QUERY_UNABLE_TO_PROCESS = 0xC000
+MOVE_UNKNOWN_DESTINATION = 0xA801
+
+_STORE: list[tuple[type[SlidepacsError], int]] = [
+    (StorageFailure, STORE_OUT_OF_RESOURCES),
+    (IndexFailure, STORE_OUT_OF_RESOURCES),
+    (Conflict, 0xC001),
+    (InvalidInput, STORE_CANNOT_UNDERSTAND),
+    (Unsupported, 0xC002),
+]
+_QUERY: list[tuple[type[SlidepacsError], int]] = [
+    (InvalidInput, QUERY_IDENTIFIER_MISMATCH),
+    (NotFound, MOVE_UNKNOWN_DESTINATION),
+]
+
+
+def store_status(error: BaseException) -> Dataset:
+    """Status for a failed C-STORE; unexpected errors are transient (out of resources)."""
+    return _status(_lookup(_STORE, error, STORE_OUT_OF_RESOURCES + 1), error)
+
+
+def query_status(error: BaseException) -> Dataset:
+    """Status for a failed C-FIND / C-GET / C-MOVE."""
+    return _status(_lookup(_QUERY, error, QUERY_UNABLE_TO_PROCESS), error)
+
+
+def _lookup(table: list[tuple[type[SlidepacsError], int]], error: BaseException, default: int) -> int:
+    for kind, code in table:
+        if isinstance(error, kind):
+            return code
+    return default
+
+
+def _status(code: int, error: BaseException) -> Dataset:
+    status = Dataset()
+    status.Status = code
+    status.ErrorComment = _comment(error)
+    return status
+
+
+def _comment(error: BaseException) -> str:
+    """ErrorComment is LO: 64 characters of ASCII text."""
+    text = str(error) if isinstance(error, SlidepacsError) else "internal error (see server log)"
+    return text.encode("ascii", "replace").decode()[:64]

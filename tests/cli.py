@@ -1,0 +1,55 @@
+"""Run the real ``slidepacs`` command in a subprocess, as an administrator would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+SLIDEPACS = Path(sys.executable).with_name("slidepacs")
+
+
+def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without SLIDEPACS_* variables, plus ``extra``."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SLIDEPACS_")}
+    environ["COLUMNS"] = "200"
+    environ.update(extra or {})
+    return environ
+
+
+def run_slidepacs(
+    *args: str | Path,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``slidepacs ARGS`` in ``cwd`` and return its exit code and output."""
+    if not SLIDEPACS.is_file():
+        raise FileNotFoundError(f"{SLIDEPACS} is missing: install the project (make test)")
+    return subprocess.run(
+        [str(SLIDEPACS), *map(str, args)], cwd=cwd, env=clean_environment(env),
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def toml_config(
+    folder: Path, data_path: Path, backup_paths: list[Path] | None = None, database_url: str = ""
+) -> Path:
+    """Write ``folder/slidepacs.toml`` with these storage locations and database."""
+    backups = ", ".join(f'"{p}"' for p in backup_paths or [])
+    text = (f'[storage]\ndata_path = "{data_path}"\nbackup_paths = [{backups}]\n'
+            f'[database]\nurl = "{database_url}"\n')
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "slidepacs.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def closed_port() -> int:
+    """A loopback TCP port nothing listens on (bound and released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
