@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -13,8 +15,10 @@ from slidepacs.errors import ConfigError, IndexFailure
 from slidepacs.index.database import ensure_schema, index_is_empty, open_engine
 from slidepacs.dimse.handlers import DimseHandlers, DimseServices
 from slidepacs.dimse.server import DimseServer, Listener
+from slidepacs.dimse.tls import server_context
 from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.services.ae_registry import AERegistry
+from slidepacs.services.certificates import TlsFiles, create_lab_pki, default_hosts
 from slidepacs.services.events import EventBus
 from slidepacs.services.export import ExportService
 from slidepacs.services.importer import ImportService
@@ -108,13 +112,42 @@ def build_dimse_server(app: AppContext, slide_receiver: bool = True) -> DimseSer
     settings = app.settings
     services = DimseServices(settings.dicom.ae_title, app.ingest, app.query, app.retrieve,
                              app.registry)
-    listeners = [Listener("DICOM", settings.dicom.ae_title, settings.dicom.host,
-                          settings.dicom.port)]
-    if slide_receiver:
-        receiver = settings.slide_receiver
-        listeners.append(Listener("slide receiver", receiver.ae_title, receiver.host,
-                                  receiver.port, storage_only=True))
+    dicom = settings.dicom
+    listeners = [Listener("DICOM", dicom.ae_title, dicom.host, dicom.port, tls=(
+        _tls_context(settings, "dicom.tls", dicom.require_client_certificate)
+        if dicom.tls else None))]
+    receiver = settings.slide_receiver
+    if slide_receiver and receiver.enabled:
+        listeners.append(Listener(
+            "slide receiver", receiver.ae_title, receiver.host, receiver.port, storage_only=True,
+            setting="slide_receiver",
+            tls=(_tls_context(settings, "slide_receiver.tls", receiver.require_client_certificate)
+                 if receiver.tls else None),
+        ))
     return DimseServer(DimseHandlers(services), app.registry, listeners)
+
+
+def tls_files(settings: Settings) -> tuple[Path, Path, Path]:
+    """(certificate, key, CA) for TLS listeners: configured files, else the lab PKI's."""
+    lab = TlsFiles(settings.tls_folder)
+    return (settings.tls.certificate or lab.server_certificate, settings.tls.key or lab.server_key,
+            settings.tls.ca or lab.ca)
+
+
+def ensure_lab_pki(settings: Settings) -> bool:
+    """Create the lab PKI on first start when a TLS listener needs it; True if created."""
+    wants_tls = settings.dicom.tls or (settings.slide_receiver.enabled and settings.slide_receiver.tls)
+    lab = TlsFiles(settings.tls_folder)
+    if not wants_tls or not settings.tls_uses_lab_pki or lab.complete():
+        return False
+    create_lab_pki(lab, default_hosts(), overwrite=True)
+    logging.getLogger(__name__).info("created a lab CA and certificates in %s", lab.folder)
+    return True
+
+
+def _tls_context(settings: Settings, setting: str, require_client: bool) -> ssl.SSLContext:
+    certificate, key, ca = tls_files(settings)
+    return server_context(setting, certificate, key, ca, require_client)
 
 
 def _refuse_used_storage(settings: Settings, store: MirroredFileStore) -> None:

@@ -54,6 +54,8 @@ class DicomSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(11112, ge=1, le=65535)
     accept_unregistered: bool = False
+    tls: bool = False
+    require_client_certificate: bool = False
 
     _ae = field_validator("ae_title")(_check_ae_title)
 
@@ -64,8 +66,25 @@ class SlideReceiverSettings(_Section):
     ae_title: str = "SVS_STORE_SCP"
     host: str = "127.0.0.1"
     port: int = Field(2762, ge=1, le=65535)
+    enabled: bool = True
+    tls: bool = True
+    require_client_certificate: bool = False
 
     _ae = field_validator("ae_title")(_check_ae_title)
+
+
+class TlsSettings(_Section):
+    """Certificate files for TLS listeners; empty means the lab PKI in ``<data_path>/tls``
+    (created by ``slidepacs tls init``, or on first start when missing)."""
+
+    certificate: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+
+    @field_validator("certificate", "key", "ca", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class HttpSettings(_Section):
@@ -150,6 +169,17 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
     character_set: CharacterSetSettings = CharacterSetSettings()
+    tls: TlsSettings = TlsSettings()
+
+    @property
+    def tls_folder(self) -> Path:
+        """Where the lab PKI lives by default."""
+        return self.storage.data_path / "tls"
+
+    @property
+    def tls_uses_lab_pki(self) -> bool:
+        """True when no certificate file is configured (the lab PKI is used)."""
+        return self.tls.certificate is None and self.tls.key is None and self.tls.ca is None
 
     @property
     def database_url(self) -> str:

@@ -7,9 +7,8 @@ import threading
 
 import typer
 
-from slidepacs.bootstrap import build_dimse_server
+from slidepacs.bootstrap import build_dimse_server, ensure_lab_pki
 from slidepacs.cli.context import app_context, console, state_of
-from slidepacs.errors import ConfigError
 from slidepacs.config import mask_url
 
 
@@ -20,15 +19,15 @@ def serve(ctx: typer.Context) -> None:
         signal.signal(signum, lambda *_: stop.set())
     with app_context(state_of(ctx)) as app:
         settings = app.settings
-        dimse = build_dimse_server(app, slide_receiver=False)
-        try:
-            dimse.start()
-        except OSError as exc:
-            raise ConfigError("dicom.port", f"cannot listen on {settings.dicom.host}:"
-                              f"{settings.dicom.port} ({exc.strerror})") from None
+        created_pki = ensure_lab_pki(settings)
+        dimse = build_dimse_server(app)
+        dimse.start()
         console.print("[bold green]slidepacs is running[/bold green]")
-        console.print(f"  DICOM         {settings.dicom.ae_title} on {settings.dicom.host}:"
-                      f"{settings.dicom.port} (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE)")
+        for line in dimse.describe():
+            console.print(f"  {line}", highlight=False)
+        if created_pki:
+            console.print(f"  created a lab CA for TLS in {settings.tls_folder.resolve()} "
+                          "(give ca.pem to scanners and peers)")
         console.print(f"  data path     {settings.storage.data_path.resolve()}")
         for path in settings.storage.backup_paths:
             console.print(f"  backup path   {path.resolve()}")

@@ -22,6 +22,7 @@ from pynetdicom.sop_class import (
 )
 
 from slidepacs.dimse.handlers import DimseHandlers
+from slidepacs.errors import ConfigError
 from slidepacs.services.ae_registry import AERegistry
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Listener:
     port: int
     storage_only: bool = False
     tls: ssl.SSLContext | None = None
+    setting: str = "dicom"
 
 
 class RegistryAE(AE):
@@ -89,16 +91,30 @@ class DimseServer:
         self._servers: list[Any] = []
 
     def start(self) -> None:
-        """Bind every listener (raises OSError naming the port if one is taken)."""
+        """Bind every listener; ConfigError naming the setting if a port cannot be bound."""
         for listener in self._listeners:
             ae = self._application_entity(listener)
             handlers = self._handlers.bindings(listener.storage_only)
             handlers.append((evt.EVT_CONN_OPEN, _no_delay))
-            server = ae.start_server((listener.host, listener.port), block=False,
-                                     evt_handlers=handlers, ssl_context=listener.tls)
+            try:
+                server = ae.start_server((listener.host, listener.port), block=False,
+                                         evt_handlers=handlers, ssl_context=listener.tls)
+            except OSError as exc:
+                self.stop()
+                raise ConfigError(f"{listener.setting}.port", f"cannot listen on "
+                                  f"{listener.host}:{listener.port} ({exc.strerror})") from None
             self._servers.append(server)
             log.info("%s listening as %s on %s:%d%s", listener.name, listener.ae_title,
                      listener.host, listener.port, " (TLS)" if listener.tls else "")
+
+    def describe(self) -> list[str]:
+        """One line per listener, for the start-up banner."""
+        return [
+            f"{listener.name:<14}{listener.ae_title} on {listener.host}:{listener.port}"
+            f"{' (TLS)' if listener.tls else ''}"
+            f" — {'C-ECHO, C-STORE' if listener.storage_only else 'C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE'}"
+            for listener in self._listeners
+        ]
 
     def stop(self) -> None:
         """Stop accepting, then close the associations in flight."""

@@ -37,7 +37,8 @@ def _assert_refused(result: subprocess.CompletedProcess[str], setting: str) -> s
 
 def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> None:
     (cwd / "slidepacs.toml").write_text(
-        f'[dicom]\nport = {closed_port()}\n[storage]\ndata_path = "./archive"\n')
+        f'[dicom]\nport = {closed_port()}\n[slide_receiver]\nport = {closed_port()}\n'
+        '[storage]\ndata_path = "./archive"\n')
     process = subprocess.Popen([str(SLIDEPACS), "serve"], cwd=cwd, env=clean_environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(60, process.kill)  # a hung start-up fails instead of hanging
@@ -54,7 +55,9 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
         process.wait()
     assert process.returncode == 0, err
     assert "slidepacs stopped." in out
+    assert "SVS_STORE_SCP" in out and "(TLS)" in out
     assert (cwd / "archive" / "index.sqlite").is_file()
+    assert (cwd / "archive" / "tls" / "ca.pem").is_file()  # lab PKI created on first start
 
 
 def test_unknown_key_stops_start_up(cwd: Path) -> None:
