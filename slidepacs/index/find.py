@@ -12,72 +12,27 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from slidepacs.domain.query import Condition, Level, Query, SingleValue, UidList, Wildcard
+from slidepacs.index.columns import INSTANCE_FIELDS, PATIENT_FIELDS, SERIES_FIELDS, STUDY_FIELDS
 from slidepacs.index.query_sql import condition_clause, like, like_pattern
 from slidepacs.index.tables import Instance, Patient, Series, Study
 
 MatchRow = dict[str, Any]
 
-_PATIENT_FIELDS = {
-    "PatientID": Patient.patient_id,
-    "IssuerOfPatientID": Patient.issuer_of_patient_id,
-    "PatientName": Patient.patient_name,
-    "PatientBirthDate": Patient.birth_date,
-    "PatientSex": Patient.sex,
-    "PatientComments": Patient.comments,
-}
-_STUDY_FIELDS = {
-    "StudyInstanceUID": Study.study_instance_uid,
-    "StudyDate": Study.study_date,
-    "StudyTime": Study.study_time,
-    "AccessionNumber": Study.accession_number,
-    "StudyID": Study.study_id,
-    "StudyDescription": Study.description,
-    "ReferringPhysicianName": Study.referring_physician_name,
-    "ModalitiesInStudy": Study.modalities,
-    "NumberOfStudyRelatedSeries": Study.num_series,
-    "NumberOfStudyRelatedInstances": Study.num_instances,
-    "CaseID": Study.case_id,
-}
-_SERIES_FIELDS = {
-    "SeriesInstanceUID": Series.series_instance_uid,
-    "Modality": Series.modality,
-    "SeriesNumber": Series.series_number,
-    "SeriesDate": Series.series_date,
-    "SeriesTime": Series.series_time,
-    "SeriesDescription": Series.description,
-    "BodyPartExamined": Series.body_part_examined,
-    "NumberOfSeriesRelatedInstances": Series.num_instances,
-}
-_INSTANCE_FIELDS = {
-    "SOPInstanceUID": Instance.sop_instance_uid,
-    "SOPClassUID": Instance.sop_class_uid,
-    "InstanceNumber": Instance.instance_number,
-    "NumberOfFrames": Instance.number_of_frames,
-    "Rows": Instance.rows,
-    "Columns": Instance.columns,
-    "ImageType": Instance.image_type,
-    "TransferSyntaxUID": Instance.transfer_syntax_uid,
-    "SpecificCharacterSet": Instance.specific_character_set,
-    "BarcodeValue": Instance.barcode,
-    "SlideID": Instance.slide_id,
-    "TotalPixelMatrixColumns": Instance.total_pixel_matrix_columns,
-    "TotalPixelMatrixRows": Instance.total_pixel_matrix_rows,
-}
 _SEARCH_OVERRIDES = {"CaseID": {Level.STUDY: Study.case_id, Level.SERIES: Study.case_id}}
 
 
 def fields_for(level: Level) -> dict[str, Any]:
     """Every attribute a match at ``level`` can return, keyword → column."""
-    fields = dict(_PATIENT_FIELDS)
+    fields = dict(PATIENT_FIELDS)
     if level is Level.PATIENT:
         return fields
-    fields |= _STUDY_FIELDS
+    fields |= STUDY_FIELDS
     if level is Level.STUDY:
         return fields
-    fields |= _SERIES_FIELDS
+    fields |= SERIES_FIELDS
     if level is Level.SERIES:
         return fields
-    return fields | _INSTANCE_FIELDS
+    return fields | INSTANCE_FIELDS
 
 
 def level_select(query: Query) -> Select[Any]:

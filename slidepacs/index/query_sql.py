@@ -18,38 +18,8 @@ from slidepacs.domain.query import (
     Wildcard,
 )
 from slidepacs.errors import InvalidInput
+from slidepacs.index.columns import SEARCH_COLUMNS
 from slidepacs.index.tables import Instance, Patient, Series, Study
-
-COLUMNS: dict[str, Any] = {
-    "PatientID": Patient.patient_id,
-    "IssuerOfPatientID": Patient.issuer_of_patient_id,
-    "PatientName": Patient.patient_name_key,
-    "PatientBirthDate": Patient.birth_date,
-    "PatientSex": Patient.sex,
-    "PatientComments": Patient.comments,
-    "StudyInstanceUID": Study.study_instance_uid,
-    "StudyDate": Study.study_date,
-    "StudyTime": Study.study_time,
-    "AccessionNumber": Study.accession_number,
-    "StudyID": Study.study_id,
-    "StudyDescription": Study.description,
-    "ReferringPhysicianName": Study.referring_physician_name_key,
-    "ModalitiesInStudy": Study.modalities,
-    "SeriesInstanceUID": Series.series_instance_uid,
-    "Modality": Series.modality,
-    "SeriesNumber": Series.series_number,
-    "SeriesDate": Series.series_date,
-    "SeriesTime": Series.series_time,
-    "SeriesDescription": Series.description,
-    "BodyPartExamined": Series.body_part_examined,
-    "SOPInstanceUID": Instance.sop_instance_uid,
-    "SOPClassUID": Instance.sop_class_uid,
-    "InstanceNumber": Instance.instance_number,
-    "BarcodeValue": Instance.barcode,
-    "SlideID": Instance.slide_id,
-    "CaseID": Instance.case_id,
-}
-
 
 def instance_select(query: Query) -> Select[tuple[Instance]]:
     """SELECT of the instances matching every condition, in a stable order."""
@@ -70,7 +40,7 @@ def instance_select(query: Query) -> Select[tuple[Instance]]:
 
 def condition_clause(condition: Condition, column: Any = None) -> ColumnElement[bool]:
     """The WHERE clause for one condition (on its usual column unless ``column`` is given)."""
-    column = COLUMNS[condition.keyword] if column is None else column
+    column = SEARCH_COLUMNS[condition.keyword] if column is None else column
     kind = KEYS[condition.keyword][1]
     match = condition.match
     if condition.keyword == "PatientName" and column is Patient.patient_name_key:
