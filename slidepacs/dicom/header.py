@@ -68,8 +68,8 @@ def read_header(path: Path, default_charset: str) -> ParsedFile:
             implicit, little = _encoding(dataset)
             transfer_syntax = _transfer_syntax(dataset, has_meta, implicit, little)
             if transfer_syntax != DeflatedExplicitVRLittleEndian:
-                handle.seek(dataset_start(handle, size, has_meta))
-                check_complete(handle, size, implicit, little)
+                start = dataset_start(handle, size, has_meta)
+                check_complete(handle, size, implicit, little, start)
     except OSError as exc:
         raise InvalidInput(f"cannot read file ({exc.strerror or exc})") from None
     declared = _text(dataset, "SpecificCharacterSet")
@@ -213,8 +213,7 @@ def _slide(dataset: Dataset, sop_class: str) -> SlideRecord:
 def _text(dataset: Dataset, keyword: str) -> str:
     """The value of ``keyword`` as decoded text; multi-values joined by backslash."""
     try:
-        element = dataset[keyword] if keyword in dataset else None
-        value = element.value if element is not None else None
+        value = dataset.get(keyword)  # one lookup; converts only this element
     except Exception as exc:
         raise InvalidInput(f"{keyword} cannot be decoded ({_describe(exc)})") from None
     if value is None:
