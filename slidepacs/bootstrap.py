@@ -15,12 +15,19 @@ from slidepacs.errors import ConfigError, IndexFailure
 from slidepacs.index.database import ensure_schema, index_is_empty, open_engine
 from slidepacs.dimse.handlers import DimseHandlers, DimseServices
 from slidepacs.dimse.server import DimseServer, Listener
+from slidepacs.dimse.store_scu import StoreScu
 from slidepacs.dimse.tls import server_context
+from slidepacs.domain.events import InstanceStored
+from slidepacs.domain.forward_queue import RetryPolicy
+from slidepacs.domain.forwarding import ForwardRule
 from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.services.ae_registry import AERegistry
 from slidepacs.services.certificates import TlsFiles, create_lab_pki, default_hosts
 from slidepacs.services.events import EventBus
 from slidepacs.services.export import ExportService
+from slidepacs.services.forward_rules import ForwardRules, rules_from_settings
+from slidepacs.services.forward_worker import ForwardWorker
+from slidepacs.services.forwarding import ForwardingService
 from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
 from slidepacs.services.query import QueryService
@@ -47,6 +54,7 @@ class AppContext:
     query: QueryService
     retrieve: RetrieveService
     registry: AERegistry
+    forwarding: ForwardingService
 
     def close(self) -> None:
         """Release database connections."""
@@ -76,6 +84,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     empty index is created only over empty storage: stored files without an index mean the
     index was lost (see docs/admin-guide.md), and starting would hide them.
     """
+    config_rules = rules_from_settings(settings.forward)
     check_locations(settings)
     store = MirroredFileStore(settings.storage.locations)
     engine = connect_index(settings)
@@ -91,6 +100,8 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     ingest = IngestService(
         unit_of_work, store, bus, settings.storage.duplicate_policy, settings.character_set.default
     )
+    registry = AERegistry(unit_of_work, settings.dicom.accept_unregistered)
+    forwarding = _forwarding(settings, unit_of_work, store, bus, registry, config_rules)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -103,8 +114,29 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         storage_check=StorageCheckService(unit_of_work, store),
         query=QueryService(unit_of_work),
         retrieve=RetrieveService(unit_of_work, store),
-        registry=AERegistry(unit_of_work, settings.dicom.accept_unregistered),
+        registry=registry,
+        forwarding=forwarding,
     )
+
+
+def _forwarding(
+    settings: Settings, unit_of_work: UnitOfWork, store: MirroredFileStore, bus: EventBus,
+    registry: AERegistry, config_rules: tuple[ForwardRule, ...],
+) -> ForwardingService:
+    """The forwarding queue, fed by every stored instance (whatever process stores it)."""
+    queue = settings.forwarding
+    rules = ForwardRules(unit_of_work, registry, config_rules, settings.character_set.default)
+    policy = RetryPolicy(queue.retry_base_seconds, queue.retry_max_seconds, queue.max_attempts)
+    service = ForwardingService(unit_of_work, store, bus, rules, registry, policy)
+    bus.subscribe(InstanceStored, service.on_instance_stored)
+    return service
+
+
+def build_forward_worker(app: AppContext) -> ForwardWorker:
+    """The forwarding worker (started by ``serve``), sending with the local AE title."""
+    queue = app.settings.forwarding
+    sender = StoreScu(app.settings.dicom.ae_title, queue.timeout_seconds)
+    return ForwardWorker(app.forwarding, app.bus, sender, queue.workers, queue.batch_size)
 
 
 def build_dimse_server(app: AppContext, slide_receiver: bool = True) -> DimseServer:

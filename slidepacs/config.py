@@ -15,12 +15,19 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from slidepacs.errors import ConfigError
 
@@ -159,6 +166,52 @@ class CharacterSetSettings(_Section):
         return "\\".join(terms)
 
 
+class ForwardingSettings(_Section):
+    """The forwarding queue: how many destinations are served at once, batching, retries."""
+
+    workers: int = Field(4, ge=1, le=64)
+    batch_size: int = Field(32, ge=1, le=1000)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    max_attempts: int = Field(20, ge=1)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("retry_max_seconds")
+    @classmethod
+    def _not_below_base(cls, value: float, info: ValidationInfo) -> float:
+        if value < info.data.get("retry_base_seconds", 0):
+            raise ValueError("must be at least retry_base_seconds")
+        return value
+
+
+Patterns = tuple[str, ...]
+
+
+def _as_patterns(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+class ForwardRuleSettings(_Section):
+    """One ``[[forward]]`` rule; patterns are checked when the rules are built."""
+
+    name: str = ""
+    destination: str
+    calling_ae_title: Patterns = ()
+    modality: Patterns = ()
+    sop_class_uid: Patterns = ()
+    tags: dict[str, Patterns] = Field(default_factory=dict)
+
+    _one_or_many = field_validator("calling_ae_title", "modality", "sop_class_uid",
+                                   mode="before")(_as_patterns)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_patterns(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: _as_patterns(item) for key, item in value.items()}
+        return value
+
+
 class Settings(_Section):
     """The whole, validated configuration."""
 
@@ -170,6 +223,8 @@ class Settings(_Section):
     log: LogSettings = LogSettings()
     character_set: CharacterSetSettings = CharacterSetSettings()
     tls: TlsSettings = TlsSettings()
+    forwarding: ForwardingSettings = ForwardingSettings()
+    forward: tuple[ForwardRuleSettings, ...] = ()
 
     @property
     def tls_folder(self) -> Path:
@@ -215,9 +270,15 @@ def load_settings(
     return _validated(raw, origins)
 
 
-def settings_for(data_path: Path, **sections: Mapping[str, Any]) -> Settings:
-    """Build settings in code (tests, tools): defaults, a data path and optional sections."""
-    raw: dict[str, Any] = {key: dict(value) for key, value in sections.items()}
+def settings_for(
+    data_path: Path, **sections: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> Settings:
+    """Build settings in code (tests, tools): defaults, a data path and optional sections
+    (a list of tables for ``forward``)."""
+    raw: dict[str, Any] = {
+        key: dict(value) if isinstance(value, Mapping) else [dict(item) for item in value]
+        for key, value in sections.items()
+    }
     raw.setdefault("storage", {})["data_path"] = str(data_path)
     return _validated(raw, {})
 
@@ -227,7 +288,7 @@ def _validated(raw: dict[str, Any], origins: Mapping[tuple[str, str], str]) -> S
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise _as_config_error(exc, origins) from None
+        raise _as_config_error(exc, origins, raw) from None
     _check_distinct_locations(settings.storage)
     return settings
 
@@ -255,6 +316,9 @@ def _merge_environment(
         section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
         if not sep or not section or not key:
             raise ConfigError(name, "environment overrides are named SLIDEPACS_<SECTION>__<KEY>")
+        if section == "forward":
+            raise ConfigError(name, "forwarding rules are set in the config file ([[forward]]) "
+                              "or with `slidepacs forward add`, not by environment variables")
         target = raw.setdefault(section, {})
         if not isinstance(target, dict):
             raise ConfigError(section, f"is a section, not a value (set by {name})")
@@ -288,10 +352,12 @@ def _parse_env_value(text: str, wants_text: bool) -> Any:
 
 
 def _as_config_error(
-    exc: ValidationError, origins: Mapping[tuple[str, str], str]
+    exc: ValidationError, origins: Mapping[tuple[str, str], str], raw: Mapping[str, Any]
 ) -> ConfigError:
     first = exc.errors()[0]
     location = tuple(str(part) for part in first["loc"])
+    if location and location[0] == "forward":
+        return _forward_rule_error(first, location, raw)
     setting = ".".join(location) or "config"
     origin = origins.get(location[:2]) if len(location) >= 2 else None
     source = f" (set by {origin})" if origin else ""
@@ -301,6 +367,31 @@ def _as_config_error(
     value = first.get("input")
     shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
     return ConfigError(setting, f"{message}{shown}{source}")
+
+
+def forward_rule_label(number: int, name: str) -> str:
+    """How errors name the ``number``-th (from 1) ``[[forward]]`` rule."""
+    return f'forward[{number}] "{name}"' if name else f"forward[{number}]"
+
+
+def _forward_rule_error(
+    error: Any, location: tuple[str, ...], raw: Mapping[str, Any]
+) -> ConfigError:
+    """A ``[[forward]]`` problem, naming the rule by position and name."""
+    if len(location) < 2 or not location[1].isdigit():
+        return ConfigError("forward", "write each rule as a [[forward]] table with at least "
+                           "a destination (see docs/slidepacs.example.toml)")
+    index = int(location[1])
+    rules = raw.get("forward")
+    rule = rules[index] if isinstance(rules, list) and index < len(rules) else {}
+    name = rule.get("name", "") if isinstance(rule, dict) else ""
+    label = forward_rule_label(index + 1, name if isinstance(name, str) else "")
+    field = ".".join(location[2:])
+    if error["type"] == "extra_forbidden":
+        known = ", ".join(ForwardRuleSettings.model_fields)
+        return ConfigError(label, f'unknown key "{field}" (known keys: {known})')
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return ConfigError(label, f"{field}: {message}" if field else message)
 
 
 def _check_distinct_locations(storage: StorageSettings) -> None:

@@ -30,11 +30,21 @@ def config_show(
         console.print_json(json.dumps(data))
         return
     for section, values in data.items():
-        console.print(f"[{section}]", style="bold", highlight=False, markup=False)
-        for key, value in values.items():
-            console.print(f"{key} = {json.dumps(value, ensure_ascii=False)}", highlight=False,
-                          markup=False)
-        console.print()
+        tables = values if isinstance(values, list) else [values]
+        header = f"[[{section}]]" if isinstance(values, list) else f"[{section}]"
+        for table in tables:
+            console.print(header, style="bold", highlight=False, markup=False)
+            for key, value in table.items():
+                console.print(f"{key} = {_toml_value(value)}", highlight=False, markup=False)
+            console.print()
+
+
+def _toml_value(value: object) -> str:
+    """A value in TOML syntax (JSON's, except tables are written inline)."""
+    if isinstance(value, dict):
+        items = ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items())
+        return f"{{ {items} }}" if items else "{}"
+    return json.dumps(value, ensure_ascii=False)
 
 
 @db_app.command("upgrade")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from slidepacs import __version__
-from slidepacs.cli import admin, ae, archive, serve, tls
+from slidepacs.cli import admin, ae, archive, forward, serve, tls
 from slidepacs.cli.context import CliState
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(admin.config_app, name="config")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.storage_app, name="storage")
 app.add_typer(ae.ae_app, name="ae")
+app.add_typer(forward.forward_app, name="forward")
 app.add_typer(tls.tls_app, name="tls")
 
 

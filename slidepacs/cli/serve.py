@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
 import typer
+from rich.markup import escape
 
-from slidepacs.bootstrap import build_dimse_server, ensure_lab_pki
+from slidepacs.bootstrap import (
+    AppContext,
+    build_dimse_server,
+    build_forward_worker,
+    ensure_lab_pki,
+)
 from slidepacs.cli.context import app_context, console, state_of
 from slidepacs.config import mask_url
+
+log = logging.getLogger(__name__)
 
 
 def serve(ctx: typer.Context) -> None:
@@ -21,7 +30,13 @@ def serve(ctx: typer.Context) -> None:
         settings = app.settings
         created_pki = ensure_lab_pki(settings)
         dimse = build_dimse_server(app)
-        dimse.start()
+        forwarder = build_forward_worker(app)
+        forwarder.start()
+        try:
+            dimse.start()
+        except BaseException:
+            forwarder.stop()
+            raise
         console.print("[bold green]slidepacs is running[/bold green]")
         for line in dimse.describe():
             console.print(f"  {line}", highlight=False)
@@ -33,10 +48,24 @@ def serve(ctx: typer.Context) -> None:
             console.print(f"  backup path   {path.resolve()}")
         console.print(f"  index         {mask_url(settings.database_url)}")
         console.print(f"  logs          {settings.log_path.resolve()}")
+        _print_forwarding(app)
         console.print("  import files with: slidepacs import PATH --recursive")
         console.print("  register a DICOM peer with: slidepacs ae add NAME AETITLE HOST PORT")
         try:
             stop.wait()
         finally:
             dimse.stop()
+            forwarder.stop()
         console.print("slidepacs stopped.")
+
+
+def _print_forwarding(app: AppContext) -> None:
+    """The forwarding rules in force, and a warning for each unregistered destination."""
+    rules = app.forwarding.rules.all()
+    workers = app.settings.forwarding.workers
+    console.print(f"  forwarding    {len(rules)} rule(s), {workers} destination(s) served at once")
+    for rule in app.forwarding.rules.unregistered_destinations():
+        message = (f"forwarding rule {rule.name!r}: destination {rule.destination!r} is not a "
+                   "registered AE; its instances wait in the queue until it is (slidepacs ae add)")
+        log.warning(message)
+        console.print(f"  [yellow]warning: {escape(message)}[/yellow]")

@@ -78,9 +78,12 @@ class DimseHandlers:
     def on_store(self, event: Any) -> int | Dataset:
         """C-STORE: the received file (already on disk) goes through the ingest service."""
         calling = _calling(event)
+        received = event.request._dataset_file
         try:
+            received.close()  # complete: the store may now move it
             self.services.registry.register_on_first_store(calling, event.assoc.requestor.address)
-            self.services.ingest.ingest_file(event.dataset_path, source=f"dicom:{calling}")
+            self.services.ingest.ingest_received(event.dataset_path, source=f"dicom:{calling}",
+                                                 checksum=getattr(received, "checksum", None))
         except SlidepacsError as exc:
             log.warning("C-STORE from %s refused: %s", calling, exc)
             return store_status(exc)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydicom.uid import ExplicitVRLittleEndian
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -22,11 +23,13 @@ from pynetdicom.sop_class import (
 )
 
 from slidepacs.dimse.handlers import DimseHandlers
+from slidepacs.dimse.transport import AssociationServer
 from slidepacs.errors import ConfigError
 from slidepacs.services.ae_registry import AERegistry
 
 log = logging.getLogger(__name__)
 MAX_PDU = 4 * 1024 * 1024
+STOP_GRACE_SECONDS = 5.0
 # Every syntax pynetdicom knows, explicit VR little endian first: the acceptor picks the first
 # of these that the peer proposes, and explicit VR is what most objects are stored in.
 TRANSFER_SYNTAXES = [ExplicitVRLittleEndian] + [
@@ -58,11 +61,14 @@ class Listener:
 
 class RegistryAE(AE):
     """An AE that admits an association only from a registered title at its registered address
-    (rejected with "calling AE title not recognised" otherwise)."""
+    (rejected with "calling AE title not recognised" otherwise), and receives C-STORE data
+    sets into files from ``incoming_path`` (see dimse.incoming)."""
 
-    def __init__(self, ae_title: str, registry: AERegistry) -> None:
+    def __init__(self, ae_title: str, registry: AERegistry,
+                 incoming_path: Callable[[], Path] | None = None) -> None:
         super().__init__(ae_title)
         self._registry = registry
+        self.incoming_path = incoming_path
 
     @property  # type: ignore[override]
     def require_calling_aet(self) -> list[str]:
@@ -94,15 +100,17 @@ class DimseServer:
         """Bind every listener; ConfigError naming the setting if a port cannot be bound."""
         for listener in self._listeners:
             ae = self._application_entity(listener)
-            handlers = self._handlers.bindings(listener.storage_only)
-            handlers.append((evt.EVT_CONN_OPEN, _no_delay))
             try:
-                server = ae.start_server((listener.host, listener.port), block=False,
-                                         evt_handlers=handlers, ssl_context=listener.tls)
+                server = ae.make_server((listener.host, listener.port), ssl_context=listener.tls,
+                                        evt_handlers=self._handlers.bindings(listener.storage_only),
+                                        server_class=AssociationServer)
             except OSError as exc:
                 self.stop()
                 raise ConfigError(f"{listener.setting}.port", f"cannot listen on "
                                   f"{listener.host}:{listener.port} ({exc.strerror})") from None
+            ae._servers.append(server)
+            threading.Thread(target=server.serve_forever, name=f"{listener.name} listener",
+                             daemon=True).start()
             self._servers.append(server)
             log.info("%s listening as %s on %s:%d%s", listener.name, listener.ae_title,
                      listener.host, listener.port, " (TLS)" if listener.tls else "")
@@ -116,14 +124,16 @@ class DimseServer:
             for listener in self._listeners
         ]
 
-    def stop(self) -> None:
-        """Stop accepting, then close the associations in flight."""
-        for server in self._servers:
-            server.shutdown()
-        self._servers.clear()
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop accepting; let associations in flight end within ``grace`` seconds, then
+        abort the rest. Returns once no handler runs any more (nothing is stored half-way)."""
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.stop(grace)
 
     def _application_entity(self, listener: Listener) -> AE:
-        ae = RegistryAE(listener.ae_title, self._registry)
+        ae = RegistryAE(listener.ae_title, self._registry,
+                        self._handlers.services.ingest.incoming_path)
         ae.maximum_pdu_size = MAX_PDU
         ae.maximum_associations = 64
         ae.require_called_aet = True
@@ -139,10 +149,3 @@ class DimseServer:
                 ae.add_supported_context(sop_class)
         return ae
 
-
-def _no_delay(event: Any) -> None:
-    """Send small PDUs at once (Nagle would add ~40 ms per response)."""
-    try:
-        event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (AttributeError, OSError):
-        pass

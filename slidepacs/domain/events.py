@@ -20,3 +20,10 @@ class InstanceStored:
     size: int
     version: int
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardQueued:
+    """Forwarding jobs were queued (committed) for these destinations."""
+
+    destinations: tuple[str, ...]

@@ -13,6 +13,7 @@ from slidepacs.domain.names import name_group_keys, name_key
 from slidepacs.domain.query import Query
 from slidepacs.domain.records import InstanceHeader, PatientRecord, SeriesRecord, StudyRecord
 from slidepacs.index.aes import AERepository
+from slidepacs.index.forwarding import ForwardRepository
 from slidepacs.index.query_sql import instance_select
 from slidepacs.index.tables import (
     FileCopy,
@@ -83,6 +84,7 @@ class IndexRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.aes = AERepository(session)
+        self.forwarding = ForwardRepository(session)
 
     # -- instances ---------------------------------------------------------------------------
     def lock_instances(self, sop_instance_uids: Sequence[str]) -> None:

@@ -211,3 +211,39 @@ class RemoteAETable(Base):
     port: Mapped[int] = mapped_column(Integer)
     auto_registered: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ForwardRuleTable(Base):
+    """A forwarding rule added with ``slidepacs forward add`` (config rules are not stored)."""
+
+    __tablename__ = "forward_rules"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    criteria: Mapped[str] = mapped_column(Text, default="{}")  # JSON: patterns per criterion
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ForwardJobTable(Base):
+    """One instance to forward to one destination (a registered AE's title, or the name a
+    rule gave when it was not registered), with its retry state."""
+
+    __tablename__ = "forward_jobs"
+    __table_args__ = (
+        UniqueConstraint("instance_pk", "destination", name="uq_forward_jobs_instance_destination"),
+        Index("ix_forward_jobs_due", "state", "next_attempt_at"),
+        Index("ix_forward_jobs_destination", "destination", "state"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_pk: Mapped[int] = mapped_column(ForeignKey("instances.pk", ondelete="CASCADE"))
+    destination: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    claim: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -96,6 +96,21 @@ class IngestService:
             raise result.error
         return result
 
+    def incoming_path(self) -> Path:
+        """Where a front may write an object it is receiving, for :meth:`ingest_received`
+        (in the first storage location, so that storing it needs no copy)."""
+        return self._store.incoming_path()
+
+    def ingest_received(self, path: Path, source: str = "", checksum: str | None = None) -> IngestResult:
+        """Ingest a received file the caller hands over: a Part 10 file from
+        :meth:`incoming_path` is moved into storage instead of copied (``checksum``, if the
+        front hashed it while receiving, saves reading it again). The caller must not use
+        ``path`` afterwards; it is gone or will be removed. Raises as :meth:`ingest_file`."""
+        result = self._commit_alone(self._prepare(path, handover=True, checksum=checksum), source)
+        if isinstance(result, IngestFailure):
+            raise result.error
+        return result
+
     def ingest_batch(
         self, paths: Sequence[Path], source: str = ""
     ) -> list[IngestResult | IngestFailure]:
@@ -163,7 +178,7 @@ class IngestService:
             self._store.discard(prepared.staged)
             return IngestFailure(prepared.path, exc)
 
-    def _prepare(self, path: Path) -> _Prepared:
+    def _prepare(self, path: Path, handover: bool = False, checksum: str | None = None) -> _Prepared:
         parsed: ParsedFile = read_header(path, self._charset)
         header = parsed.header
         relpath = instance_relpath(
@@ -171,7 +186,10 @@ class IngestService:
             header.series.series_instance_uid,
             header.instance.sop_instance_uid,
         )
-        staged = self._store.stage(path, relpath, parsed.prefix, parsed.dataset_offset)
+        if handover and not parsed.prefix and parsed.dataset_offset == 0:
+            staged = self._store.adopt(path, relpath, checksum)
+        else:
+            staged = self._store.stage(path, relpath, parsed.prefix, parsed.dataset_offset)
         return _Prepared(path, header, staged)
 
     def _commit(

@@ -19,6 +19,12 @@ class BlobStore(Protocol):
     def stage(self, source: Path, relpath: str, prefix: bytes = b"", offset: int = 0) -> StagedFile:
         """Write a temporary, fsynced copy in every location."""
 
+    def incoming_path(self) -> Path:
+        """A new temporary path where data being received can be written for :meth:`adopt`."""
+
+    def adopt(self, source: Path, relpath: str, checksum: str | None = None) -> StagedFile:
+        """Stage a file the caller hands over, moving it instead of copying where possible."""
+
     def publish(self, staged: Iterable[StagedFile]) -> None:
         """Make staged copies visible under their final names, durably."""
 

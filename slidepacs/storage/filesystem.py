@@ -13,6 +13,7 @@ A temporary's name records which host and process writes it, so a sweep (``stora
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -29,6 +30,7 @@ from slidepacs.errors import InvalidInput, StorageFailure
 
 CHUNK = 1 << 20
 TEMP_SUFFIX = ".tmp"
+INCOMING = ".incoming"  # received data waiting to be ingested (temporaries, swept like others)
 STORED_SUFFIX = ".dcm"
 STALE_AFTER_SECONDS = 24 * 3600  # a temporary this old is swept even if its writer seems alive
 _TEMPORARY = re.compile(r"\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
@@ -74,6 +76,49 @@ class MirroredFileStore:
                 temporary.parent.mkdir(parents=True, exist_ok=True)
                 descriptors.append(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
             size, checksum = _copy_hashed(source, offset, prefix, descriptors)
+            for descriptor in descriptors:
+                os.fsync(descriptor)
+        except OSError as exc:
+            _close_all(descriptors)
+            _remove_quietly(temporaries)
+            raise StorageFailure(f"cannot write {relpath}: {exc.strerror or exc}") from None
+        except BaseException:
+            _close_all(descriptors)
+            _remove_quietly(temporaries)
+            raise
+        _close_all(descriptors)
+        return StagedFile(relpath, temporaries, size, checksum)
+
+    def incoming_path(self) -> Path:
+        """A new path in the first location for data being received, named like a temporary
+        (so a sweep removes it if its writer dies) and on the same file system as the
+        stored files, so that :meth:`adopt` can take it over by a rename."""
+        folder = self.locations[0] / INCOMING
+        folder.mkdir(exist_ok=True)
+        return folder / f"received.{_writer_token()}{TEMP_SUFFIX}"
+
+    def adopt(self, source: Path, relpath: str, checksum: str | None = None) -> StagedFile:
+        """Stage ``source`` as it is by moving it (a file the caller hands over, from
+        :meth:`incoming_path`) into the first location and copying it to the others; a file
+        elsewhere is copied as :meth:`stage` does. ``checksum``, when the caller hashed the
+        bytes while writing them, saves reading the file again."""
+        if source.parent != self.locations[0] / INCOMING:
+            return self.stage(source, relpath)
+        targets = [self.resolve(location, relpath) for location in self.locations]
+        token = _writer_token()
+        temporaries = tuple(t.with_name(f"{t.name}.{token}{TEMP_SUFFIX}") for t in targets)
+        descriptors: list[int] = []
+        try:
+            for temporary in temporaries:
+                temporary.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, temporaries[0])
+            for temporary in temporaries[1:]:
+                descriptors.append(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            if descriptors or checksum is None:  # one read: hash, and copy to the backups
+                size, checksum = _copy_hashed(temporaries[0], 0, b"", descriptors)
+            else:
+                size = temporaries[0].stat().st_size
+            _fsync_file(temporaries[0])
             for descriptor in descriptors:
                 os.fsync(descriptor)
         except OSError as exc:
@@ -183,6 +228,7 @@ class MirroredFileStore:
         return target
 
 
+@functools.cache
 def _host_tag() -> str:
     return hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
 
@@ -272,6 +318,14 @@ def file_checksum(path: Path) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -26,7 +26,8 @@ class RunningDimse:
     ae_title: str
 
 
-def _start(tmp_path: Path, database_url: str, accept_unregistered: bool) -> Iterator[RunningDimse]:
+def start_front(tmp_path: Path, database_url: str, accept_unregistered: bool) -> Iterator[RunningDimse]:
+    """Run a DICOM front (general listener only) until the generator is closed."""
     port = free_port()
     settings = settings_for(
         tmp_path / "data",
@@ -47,10 +48,10 @@ def _start(tmp_path: Path, database_url: str, accept_unregistered: bool) -> Iter
 @pytest.fixture
 def dimse(tmp_path: Path, database_url: str) -> Iterator[RunningDimse]:
     """A DICOM front that only admits registered AEs."""
-    yield from _start(tmp_path, database_url, accept_unregistered=False)
+    yield from start_front(tmp_path, database_url, accept_unregistered=False)
 
 
 @pytest.fixture
 def open_dimse(tmp_path: Path, database_url: str) -> Iterator[RunningDimse]:
     """A DICOM front that accepts (and auto-registers) unknown AEs."""
-    yield from _start(tmp_path, database_url, accept_unregistered=True)
+    yield from start_front(tmp_path, database_url, accept_unregistered=True)
