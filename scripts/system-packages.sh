@@ -13,6 +13,7 @@ case "${1:-run}" in
     have_cmd dcmdump || need+=(dcmtk)
     have_cmd dciodvfy || need+=(dicom3tools)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+    have_cmd Orthanc || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)  # forwarding peer in tests
     ;;
   bench)
     have_cmd storescu || need+=(dcmtk)

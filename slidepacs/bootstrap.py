@@ -7,16 +7,13 @@ import logging.handlers
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from slidepacs.config import Settings, check_writable, mask_url
 from slidepacs.errors import ConfigError, IndexFailure
 from slidepacs.index.database import ensure_schema, index_is_empty, open_engine
-from slidepacs.dimse.handlers import DimseHandlers, DimseServices
-from slidepacs.dimse.server import DimseServer, Listener
-from slidepacs.dimse.store_scu import StoreScu
-from slidepacs.dimse.tls import server_context
 from slidepacs.domain.events import InstanceStored
 from slidepacs.domain.forward_queue import RetryPolicy
 from slidepacs.domain.forwarding import ForwardRule
@@ -34,6 +31,9 @@ from slidepacs.services.query import QueryService
 from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.storage import MirroredFileStore
+
+if TYPE_CHECKING:  # the DICOM front (pynetdicom) is imported only by what starts it
+    from slidepacs.dimse.server import DimseServer
 
 LOG_FILE = "slidepacs.log"
 
@@ -135,12 +135,17 @@ def _forwarding(
 def build_forward_worker(app: AppContext) -> ForwardWorker:
     """The forwarding worker (started by ``serve``), sending with the local AE title."""
     queue = app.settings.forwarding
+    from slidepacs.dimse.store_scu import StoreScu
+
     sender = StoreScu(app.settings.dicom.ae_title, queue.timeout_seconds)
     return ForwardWorker(app.forwarding, app.bus, sender, queue.workers, queue.batch_size)
 
 
 def build_dimse_server(app: AppContext, slide_receiver: bool = True) -> DimseServer:
     """The DICOM front: the general listener and (unless disabled) the slide receiver."""
+    from slidepacs.dimse.handlers import DimseHandlers, DimseServices
+    from slidepacs.dimse.server import DimseServer, Listener
+
     settings = app.settings
     services = DimseServices(settings.dicom.ae_title, app.ingest, app.query, app.retrieve,
                              app.registry)
@@ -179,6 +184,8 @@ def ensure_lab_pki(settings: Settings) -> bool:
 
 def _tls_context(settings: Settings, setting: str, require_client: bool) -> ssl.SSLContext:
     certificate, key, ca = tls_files(settings)
+    from slidepacs.dimse.tls import server_context
+
     return server_context(setting, certificate, key, ca, require_client)
 
 

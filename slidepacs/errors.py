@@ -24,6 +24,11 @@ class InvalidInput(SlidepacsError):
     """Input (a file, a query, a parameter) is malformed or lacks what is required."""
 
 
+class Mismatch(InvalidInput):
+    """Two parts of one input contradict each other (e.g. a C-STORE request names another
+    SOP instance than its data set)."""
+
+
 class NotFound(SlidepacsError):
     """The thing asked for does not exist."""
 

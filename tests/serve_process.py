@@ -22,8 +22,10 @@ class ServeProcess:
     receiver is disabled. Use as a context manager; leaving it kills a server still running.
     """
 
-    def __init__(self, cwd: Path, data_path: Path, ae_title: str = "SLIDEPACS") -> None:
-        """Prepare ``cwd/slidepacs.toml``; nothing runs until :meth:`start`."""
+    def __init__(self, cwd: Path, data_path: Path, ae_title: str = "SLIDEPACS",
+                 extra_toml: str = "") -> None:
+        """Prepare ``cwd/slidepacs.toml`` (``extra_toml`` appended: more sections);
+        nothing runs until :meth:`start`."""
         self.cwd = cwd
         self.data_path = data_path
         self.ae_title = ae_title
@@ -34,7 +36,7 @@ class ServeProcess:
         (cwd / "slidepacs.toml").write_text(
             f'[dicom]\nae_title = "{ae_title}"\nport = {self.port}\naccept_unregistered = true\n'
             '[slide_receiver]\nenabled = false\n'
-            f'[storage]\ndata_path = "{data_path}"\n', encoding="utf-8")
+            f'[storage]\ndata_path = "{data_path}"\n{extra_toml}', encoding="utf-8")
 
     @property
     def pid(self) -> int:

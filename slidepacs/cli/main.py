@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from slidepacs import __version__
-from slidepacs.cli import admin, ae, archive, forward, serve, tls
+from slidepacs.cli import admin, ae, archive, convert, forward, rules, serve, tls
 from slidepacs.cli.context import CliState
 
 app = typer.Typer(
@@ -22,11 +22,14 @@ app.command("serve")(serve.serve)
 app.command("import")(archive.import_command)
 app.command("export")(archive.export_command)
 app.command("stats")(archive.stats_command)
+app.command("convert")(convert.convert_command)
 app.add_typer(admin.config_app, name="config")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.storage_app, name="storage")
 app.add_typer(ae.ae_app, name="ae")
 app.add_typer(forward.forward_app, name="forward")
+app.add_typer(rules.rules_app, name="rules")
+app.add_typer(rules.quarantine_app, name="quarantine")
 app.add_typer(tls.tls_app, name="tls")
 
 

@@ -20,6 +20,7 @@ from slidepacs.dimse.identifiers import (
     query_from_identifier,
     response_identifier,
 )
+from slidepacs.dimse.received import check_received
 from slidepacs.dimse.status import (
     CANCEL,
     PENDING,
@@ -80,10 +81,13 @@ class DimseHandlers:
         calling = _calling(event)
         received = event.request._dataset_file
         try:
-            received.close()  # complete: the store may now move it
+            received.close()  # complete: the store may now move it (its fsync has started)
             self.services.registry.register_on_first_store(calling, event.assoc.requestor.address)
+            expected = check_received(event.request, event.context.abstract_syntax, received)
             self.services.ingest.ingest_received(event.dataset_path, source=f"dicom:{calling}",
-                                                 checksum=getattr(received, "checksum", None))
+                                                 checksum=getattr(received, "checksum", None),
+                                                 durable=getattr(received, "wait_durable", None),
+                                                 expected=expected)
         except SlidepacsError as exc:
             log.warning("C-STORE from %s refused: %s", calling, exc)
             return store_status(exc)

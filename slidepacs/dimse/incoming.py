@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,35 @@ from slidepacs.storage.filesystem import CHECKSUM_ALGORITHM
 log = logging.getLogger(__name__)
 
 
+WRITEBACK_BYTES = 32 << 20  # start writing a large file to disk every 32 MiB received
+_syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="received-fsync")
+
+
 class ReceivedFile:
-    """A file being received, hashed as it is written (file-like, as pynetdicom uses it)."""
+    """A file being received, hashed as it is written (file-like, as pynetdicom uses it).
+
+    Its data reach the disk while it arrives: every :data:`WRITEBACK_BYTES` a background
+    ``fdatasync`` starts, and :meth:`close` starts the last one, so that the store's wait
+    for durability (:meth:`wait_durable`) overlaps with parsing and indexing.
+
+    Writing never raises: pynetdicom writes from its protocol thread, where an exception
+    ends the association without a word to the peer. A file that cannot be written (disk
+    full, folder not writable) is removed at once, the rest of the data set is dropped, and
+    :attr:`failure` tells the C-STORE handler, which answers with a failure status.
+    """
 
     def __init__(self, path: Path) -> None:
         self.name = str(path)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._digest = hashlib.new(CHECKSUM_ALGORITHM)
         self.size = 0
+        self.failure: OSError | None = None
+        self._unsynced = 0
+        self._sync: Future[None] | None = None
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            self._fd = -1
+            self._fail(exc)
 
     @property
     def file(self) -> ReceivedFile:
@@ -48,23 +70,66 @@ class ReceivedFile:
         return self._digest.hexdigest()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Hash and write all of ``data``."""
-        self._digest.update(data)
+        """Hash and write all of ``data`` (or drop it once writing has failed)."""
         view = memoryview(data)
+        if self.failure is not None:
+            return len(view)
+        self._digest.update(view)
         written = 0
-        while written < len(view):
-            written += os.write(self._fd, view[written:])
+        try:
+            while written < len(view):
+                written += os.write(self._fd, view[written:])
+        except OSError as exc:
+            self._fail(exc)
+            return len(view)
         self.size += written
-        return written
+        self._unsynced += written
+        if self._unsynced >= WRITEBACK_BYTES and (self._sync is None or self._sync.done()):
+            self._unsynced = 0
+            self._sync = _syncer.submit(os.fdatasync, self._fd)
+        return len(view)
 
     def flush(self) -> None:
         """Nothing is buffered."""
 
     def close(self) -> None:
-        """Close the file (again is harmless)."""
+        """Start making the data durable, then close (again is harmless)."""
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        self._sync = _syncer.submit(_sync_and_close, fd, self._sync)
+
+    def wait_durable(self) -> None:
+        """Block until everything written is on disk (after :meth:`close`); OSError if not."""
+        if self.failure is not None:
+            raise self.failure
+        self.close()
+        if self._sync is not None:
+            self._sync.result()
+
+    def _fail(self, error: OSError) -> None:
+        """Give up on this data set: remember why and free its space now."""
+        self.failure = error
+        log.warning("cannot write the data set being received to %s: %s", self.name,
+                    error.strerror or error)
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            if self._sync is not None:
+                self._sync.exception()  # an early sync still uses the descriptor
+            os.close(fd)
+        try:
+            os.unlink(self.name)
+        except OSError:
+            pass
+
+
+def _sync_and_close(fd: int, earlier: Future[None] | None) -> None:
+    try:
+        if earlier is not None:
+            earlier.exception()  # wait; a failed early sync is retried by this one
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 _named_temporary_file = dimse_messages.NamedTemporaryFile

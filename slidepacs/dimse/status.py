@@ -8,6 +8,7 @@ from slidepacs.errors import (
     Conflict,
     IndexFailure,
     InvalidInput,
+    Mismatch,
     NotFound,
     SlidepacsError,
     StorageFailure,
@@ -19,6 +20,7 @@ PENDING = 0xFF00
 CANCEL = 0xFE00
 STORE_OUT_OF_RESOURCES = 0xA700
 STORE_CANNOT_UNDERSTAND = 0xC000
+STORE_DATA_SET_MISMATCH = 0xA900  # "Data Set does not match SOP Class" (PS3.4 B.2.3)
 QUERY_IDENTIFIER_MISMATCH = 0xA900
 QUERY_UNABLE_TO_PROCESS = 0xC000
 MOVE_UNKNOWN_DESTINATION = 0xA801
@@ -27,6 +29,7 @@ _STORE: list[tuple[type[SlidepacsError], int]] = [
     (StorageFailure, STORE_OUT_OF_RESOURCES),
     (IndexFailure, STORE_OUT_OF_RESOURCES),
     (Conflict, 0xC001),
+    (Mismatch, STORE_DATA_SET_MISMATCH),
     (InvalidInput, STORE_CANNOT_UNDERSTAND),
     (Unsupported, 0xC002),
 ]

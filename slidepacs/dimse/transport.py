@@ -126,6 +126,7 @@ class _RequestHandler(transport.RequestHandler):
         association = self._create_association()
         association.dul.__class__ = DULServiceProvider  # see dimse.dul: both classes only
         association.dul.socket.__class__ = FastAssociationSocket  # override methods
+        association.dul.serve(association)
         self.server.track(association, True)
         try:
             evt.trigger(association, evt.EVT_CONN_OPEN, {"address": self.client_address})
@@ -135,6 +136,8 @@ class _RequestHandler(transport.RequestHandler):
         finally:
             self.server.track(association, False)
             discard_unhandled_datasets(association)
+            if not association.dul.is_alive():
+                association.dul.close_wakeups()
 
 
 def _abort(associations: list[Association]) -> None:

@@ -10,6 +10,15 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
+class SopReference:
+    """What a sender says an object is (e.g. a C-STORE request's Affected SOP Class and
+    Instance UIDs), to be checked against the object's own data set."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+
+
+@dataclass(frozen=True, slots=True)
 class PatientRecord:
     """Patient-level attributes (Patient Root query keys)."""
 

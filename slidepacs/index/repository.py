@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from sqlalchemy import String, and_, func, insert, select, update
+from typing import Any
+
+from sqlalchemy import Connection, String, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,6 +17,7 @@ from slidepacs.domain.query import Query
 from slidepacs.domain.records import InstanceHeader, PatientRecord, SeriesRecord, StudyRecord
 from slidepacs.index.aes import AERepository
 from slidepacs.index.forwarding import ForwardRepository
+from slidepacs.index.image_rules import ImageRulesRepository
 from slidepacs.index.query_sql import instance_select
 from slidepacs.index.tables import (
     FileCopy,
@@ -85,6 +89,7 @@ class IndexRepository:
         self.session = session
         self.aes = AERepository(session)
         self.forwarding = ForwardRepository(session)
+        self.image_rules = ImageRulesRepository(session)
 
     # -- instances ---------------------------------------------------------------------------
     def lock_instances(self, sop_instance_uids: Sequence[str]) -> None:
@@ -104,15 +109,21 @@ class IndexRepository:
 
     def find_instances_by_uid(self, sop_instance_uids: Sequence[str]) -> dict[str, ExistingInstance]:
         """The indexed instances among these SOP Instance UIDs, by UID."""
-        rows = self.session.execute(
-            select(Instance.pk, Instance.sop_instance_uid, Instance.version, Instance.relpath,
-                   Instance.file_size, Instance.checksum)
-            .where(Instance.sop_instance_uid.in_(set(sop_instance_uids)))
-        ).all()
+        uids = list(set(sop_instance_uids))
+        rows = self._connection().execute(*(
+            (_INSTANCE_BY_UID, {"uid": uids[0]}) if len(uids) == 1
+            else (_INSTANCES_BY_UID, {"uids": uids})))
         return {
             row[1]: ExistingInstance(row[0], row[1], row[2], StoredFile(row[3], row[4], row[5]))
             for row in rows
         }
+
+    def referenced_relpaths(self, relpaths: Sequence[str]) -> set[str]:
+        """Those of ``relpaths`` that are an instance's current or kept old file."""
+        wanted = set(relpaths)
+        current = select(Instance.relpath).where(Instance.relpath.in_(wanted))
+        old = select(InstanceVersion.relpath).where(InstanceVersion.relpath.in_(wanted))
+        return set(self.session.scalars(current.union(old)))
 
     def find_instance(self, sop_instance_uid: str) -> ExistingInstance | None:
         """The indexed instance with this SOP Instance UID, if any."""
@@ -132,14 +143,15 @@ class IndexRepository:
         rows = [
             {**_instance_values(item.header), "series_pk": series_pks[_series_uid(item)][0],
              "relpath": item.file.relpath, "file_size": item.file.size,
-             "checksum": item.file.checksum, "version": 1, "source": source}
+             "checksum": item.file.checksum, "version": 1, "source": source,
+             "received_at": utcnow()}
             for item in items
         ]
-        statement = insert(Instance).returning(Instance.pk, sort_by_parameter_order=True)
-        instance_pks = self.session.scalars(statement, rows).all()
+        connection = self._connection()
+        instance_pks = connection.execute(_INSERT_INSTANCES, rows).scalars().all()
         copies = [{"instance_pk": pk, "location_pk": loc} for pk in instance_pks
                   for loc in location_pks]
-        self.session.execute(insert(FileCopy), copies)
+        connection.execute(_INSERT_COPIES, copies)
         self._refresh_counters(set(series_pks.values()))
 
     def replace_instance_file(
@@ -225,44 +237,29 @@ class IndexRepository:
         The newest object's attributes win (so a corrected re-send updates the index), except
         the ``keep`` columns: a study never silently moves to another patient.
         """
-        dialect = postgresql if self.session.bind.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).values(**_fitted(table, values))
-        changes = {k: statement.excluded[k] for k in values if k not in keys and k not in keep}
-        statement = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
-        statement = statement.returning(table.pk)
-        return int(self.session.execute(statement).scalar_one())
+        statement = _upsert_statement(self.session.bind.dialect.name, table, tuple(values),
+                                      keys, keep)
+        return int(self._connection().execute(statement, _fitted(table, values)).scalar_one())
+
+    def _connection(self) -> Connection:
+        """The transaction's connection, for precompiled Core statements (no ORM overhead on
+        the ingest path: each instance costs a handful of statements)."""
+        return self.session.connection()
 
     def _refresh_counters(self, series_and_studies: set[tuple[int, int]]) -> None:
         """Recount instances per series and series/instances/modalities per study."""
-        series_pks = {series for series, _ in series_and_studies}
-        study_pks = {study for _, study in series_and_studies}
-        per_series = (select(func.count()).where(Instance.series_pk == Series.pk)
-                      .scalar_subquery())
-        self.session.execute(
-            update(Series).where(Series.pk.in_(series_pks)).values(num_instances=per_series),
-            execution_options={"synchronize_session": False},
-        )
-        live = and_(Series.study_pk == Study.pk, Series.num_instances > 0)
-        self.session.execute(
-            update(Study).where(Study.pk.in_(study_pks)).values(
-                num_series=select(func.count()).where(live).scalar_subquery(),
-                num_instances=select(func.coalesce(func.sum(Series.num_instances), 0))
-                .where(live).scalar_subquery(),
-            ),
-            execution_options={"synchronize_session": False},
-        )
+        series_pks = sorted({series for series, _ in series_and_studies})
+        study_pks = sorted({study for _, study in series_and_studies})
+        connection = self._connection()
+        connection.execute(_COUNT_SERIES_INSTANCES, {"pks": series_pks})
+        connection.execute(_COUNT_STUDY_SERIES, {"pks": study_pks})
         modalities: dict[int, set[str]] = {pk: set() for pk in study_pks}
-        for study_pk, modality in self.session.execute(
-            select(Series.study_pk, Series.modality).distinct()
-            .where(Series.study_pk.in_(study_pks), Series.num_instances > 0, Series.modality != "")
-        ):
+        for study_pk, modality in connection.execute(_STUDY_MODALITIES, {"pks": study_pks}):
             modalities[study_pk].add(modality)
-        for study_pk, values in modalities.items():
-            self.session.execute(
-                update(Study).where(Study.pk == study_pk)
-                .values(modalities="\\".join(sorted(values))[:200]),
-                execution_options={"synchronize_session": False},
-            )
+        connection.execute(_SET_MODALITIES, [
+            {"study": pk, "value": "\\".join(sorted(values))[:200]}
+            for pk, values in modalities.items()
+        ])
 
     # -- storage locations -------------------------------------------------------------------
     def location_pks(self, paths: Sequence[str]) -> list[int]:
@@ -347,6 +344,60 @@ def _instance_values(header: InstanceHeader) -> dict[str, object]:
         "total_pixel_matrix_columns": slide.total_pixel_matrix_columns,
         "total_pixel_matrix_rows": slide.total_pixel_matrix_rows,
     })
+
+
+# -- precompiled statements of the ingest path (Core, cached by SQLAlchemy once compiled) -----
+_INSTANCE = Instance.__table__
+_SERIES = Series.__table__
+_STUDY = Study.__table__
+_INSTANCE_FILE = select(
+    _INSTANCE.c.pk, _INSTANCE.c.sop_instance_uid, _INSTANCE.c.version, _INSTANCE.c.relpath,
+    _INSTANCE.c.file_size, _INSTANCE.c.checksum,
+)
+_INSTANCES_BY_UID = _INSTANCE_FILE.where(
+    _INSTANCE.c.sop_instance_uid.in_(bindparam("uids", expanding=True)))
+_INSTANCE_BY_UID = _INSTANCE_FILE.where(_INSTANCE.c.sop_instance_uid == bindparam("uid"))
+_INSERT_INSTANCES = insert(_INSTANCE).returning(_INSTANCE.c.pk, sort_by_parameter_order=True)
+_INSERT_COPIES = insert(FileCopy.__table__)
+_COUNT_SERIES_INSTANCES = (
+    update(_SERIES).where(_SERIES.c.pk.in_(bindparam("pks", expanding=True)))
+    .values(num_instances=select(func.count()).where(_INSTANCE.c.series_pk == _SERIES.c.pk)
+            .scalar_subquery())
+)
+_LIVE_SERIES = and_(_SERIES.c.study_pk == _STUDY.c.pk, _SERIES.c.num_instances > 0)
+_COUNT_STUDY_SERIES = (
+    update(_STUDY).where(_STUDY.c.pk.in_(bindparam("pks", expanding=True))).values(
+        num_series=select(func.count()).where(_LIVE_SERIES).scalar_subquery(),
+        num_instances=select(func.coalesce(func.sum(_SERIES.c.num_instances), 0))
+        .where(_LIVE_SERIES).scalar_subquery(),
+    )
+)
+_STUDY_MODALITIES = (
+    select(_SERIES.c.study_pk, _SERIES.c.modality).distinct()
+    .where(_SERIES.c.study_pk.in_(bindparam("pks", expanding=True)),
+           _SERIES.c.num_instances > 0, _SERIES.c.modality != "")
+)
+_SET_MODALITIES = (
+    update(_STUDY).where(_STUDY.c.pk == bindparam("study")).values(modalities=bindparam("value"))
+)
+
+
+@functools.cache
+def _upsert_statement(
+    dialect_name: str, table: type, columns: tuple[str, ...], keys: tuple[str, ...],
+    keep: tuple[str, ...],
+) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE … RETURNING pk, built once per column set.
+
+    The newest object's attributes win (so a corrected re-send updates the index), except
+    the ``keep`` columns: a study never silently moves to another patient.
+    """
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    target = table.__table__  # type: ignore[attr-defined]
+    statement = dialect.insert(target).values({c: bindparam(c) for c in columns})
+    changes = {c: statement.excluded[c] for c in columns if c not in keys and c not in keep}
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes).returning(
+        target.c.pk)
 
 
 _PATIENT_NAME_KEYS = (

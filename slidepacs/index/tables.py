@@ -247,3 +247,48 @@ class ForwardJobTable(Base):
     claim: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ImageRuleTable(Base):
+    """The image rules of one sending AE / scanner (SPEC §4 "Images"); regexes as typed."""
+
+    __tablename__ = "image_rules"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ae_title: Mapped[str] = mapped_column(String(16), unique=True)
+    scanner: Mapped[str] = mapped_column(String(64), default="")
+    barcode_regex: Mapped[str] = mapped_column(Text, default="")
+    modifier_regex: Mapped[str] = mapped_column(Text, default="")
+    modifier_format: Mapped[str] = mapped_column(Text, default="")
+    slide_id_regex: Mapped[str] = mapped_column(Text, default="")
+    case_id_regex: Mapped[str] = mapped_column(Text, default="")
+    filename_template: Mapped[str] = mapped_column(String(200))
+    require_barcode: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QuarantineTable(Base):
+    """A received slide/instance file kept aside because it broke its sender's image rules."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        Index("ix_quarantine_received_at", "received_at"),
+        Index("ix_quarantine_ae_title", "ae_title"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ae_title: Mapped[str] = mapped_column(String(16), default="")
+    source: Mapped[str] = mapped_column(String(200), default="")
+    relpath: Mapped[str] = mapped_column(String(400), unique=True)
+    original_name: Mapped[str] = mapped_column(String(255), default="")
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    rules_version: Mapped[int] = mapped_column(Integer, default=0)
+    slide_values: Mapped[str] = mapped_column(Text, default="{}")  # JSON of SlideValues
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")

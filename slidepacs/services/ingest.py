@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -21,8 +21,8 @@ from pathlib import Path
 from slidepacs.config import DuplicatePolicy
 from slidepacs.dicom.header import ParsedFile, read_header
 from slidepacs.domain.events import InstanceStored
-from slidepacs.domain.records import InstanceHeader
-from slidepacs.errors import Conflict, SlidepacsError
+from slidepacs.domain.records import InstanceHeader, InstanceRecord, SopReference
+from slidepacs.errors import Conflict, Mismatch, SlidepacsError
 from slidepacs.index.repository import (
     ExistingInstance,
     IndexRepository,
@@ -88,6 +88,7 @@ class IngestService:
         self._policy = duplicate_policy
         self._charset = default_charset
         self._location_names = [str(p) for p in store.locations]
+        self._location_pks: list[int] = []  # known once a write transaction has committed
 
     def ingest_file(self, path: Path, source: str = "") -> IngestResult:
         """Ingest one file; raise InvalidInput, Conflict or StorageFailure if it is refused."""
@@ -101,12 +102,20 @@ class IngestService:
         (in the first storage location, so that storing it needs no copy)."""
         return self._store.incoming_path()
 
-    def ingest_received(self, path: Path, source: str = "", checksum: str | None = None) -> IngestResult:
+    def ingest_received(
+        self, path: Path, source: str = "", checksum: str | None = None,
+        durable: Callable[[], None] | None = None, expected: SopReference | None = None,
+    ) -> IngestResult:
         """Ingest a received file the caller hands over: a Part 10 file from
         :meth:`incoming_path` is moved into storage instead of copied (``checksum``, if the
-        front hashed it while receiving, saves reading it again). The caller must not use
-        ``path`` afterwards; it is gone or will be removed. Raises as :meth:`ingest_file`."""
-        result = self._commit_alone(self._prepare(path, handover=True, checksum=checksum), source)
+        front hashed it while receiving, saves reading it again; ``durable``, if the front
+        is already syncing it, blocks until its data are on disk; ``expected``, what the
+        sender said it sends: Mismatch if the data set names another SOP class or instance).
+        The caller must not use ``path`` afterwards; it is gone or will be removed. Raises as
+        :meth:`ingest_file`."""
+        prepared = self._prepare(path, handover=True, checksum=checksum, durable=durable,
+                                 expected=expected)
+        result = self._commit_alone(prepared, source)
         if isinstance(result, IngestFailure):
             raise result.error
         return result
@@ -176,18 +185,24 @@ class IngestService:
             return self._commit([prepared], source)[0]
         except SlidepacsError as exc:
             self._store.discard(prepared.staged)
-            return IngestFailure(prepared.path, exc)
+            return IngestFailure(prepared.path, exc.error if isinstance(exc, _CommitFailed)
+                                 else exc)
 
-    def _prepare(self, path: Path, handover: bool = False, checksum: str | None = None) -> _Prepared:
+    def _prepare(
+        self, path: Path, handover: bool = False, checksum: str | None = None,
+        durable: Callable[[], None] | None = None, expected: SopReference | None = None,
+    ) -> _Prepared:
         parsed: ParsedFile = read_header(path, self._charset)
         header = parsed.header
+        if expected is not None:
+            _check_expected(header.instance, expected)
         relpath = instance_relpath(
             header.study.study_instance_uid,
             header.series.series_instance_uid,
             header.instance.sop_instance_uid,
         )
         if handover and not parsed.prefix and parsed.dataset_offset == 0:
-            staged = self._store.adopt(path, relpath, checksum)
+            staged = self._store.adopt(path, relpath, checksum, durable)
         else:
             staged = self._store.stage(path, relpath, parsed.prefix, parsed.dataset_offset)
         return _Prepared(path, header, staged)
@@ -201,6 +216,7 @@ class IngestService:
             results = self._index_and_publish(batch, source, to_publish)
         except SlidepacsError as exc:
             if to_publish and all(not t.exists() for s in to_publish for t in s.temporaries):
+                self._remove_unindexed(to_publish)
                 raise _CommitFailed(exc) from exc
             raise
         published_files = {s.temporaries for s in to_publish}
@@ -217,7 +233,7 @@ class IngestService:
         with self._uow.write() as repo:
             uids = [p.header.instance.sop_instance_uid for p in batch]
             repo.lock_instances(uids)
-            location_pks = repo.location_pks(self._location_names)
+            location_pks = self._location_pks or repo.location_pks(self._location_names)
             known = repo.find_instances_by_uid(uids)
             new: dict[str, NewInstance] = {}
             results = [self._apply(repo, p, source, known, new, to_publish) for p in batch]
@@ -229,7 +245,23 @@ class IngestService:
                 for staged in to_publish:
                     self._store.remove(staged.relpath)
                 raise
+        self._location_pks = location_pks
         return results
+
+    def _remove_unindexed(self, published: Sequence[StagedFile]) -> None:
+        """After a failed commit, remove the published files the index does not reference
+        (their objects were not stored); keep them all if the index cannot be read."""
+        relpaths = [staged.relpath for staged in published]
+        try:
+            with self._uow.read() as repo:
+                referenced = repo.referenced_relpaths(relpaths)
+        except SlidepacsError as exc:
+            log.warning("index unreadable after a failed commit; keeping %d file(s): %s",
+                        len(relpaths), exc)
+            return
+        for relpath in relpaths:
+            if relpath not in referenced:
+                self._store.remove(relpath)
 
     def _discard_all(self, batch: Sequence[_Prepared]) -> None:
         for prepared in batch:
@@ -284,6 +316,16 @@ class IngestService:
             version=result.version,
             source=source,
         ))
+
+
+def _check_expected(instance: InstanceRecord, expected: SopReference) -> None:
+    for what, in_data_set, said in (
+        ("SOP Class UID", instance.sop_class_uid, expected.sop_class_uid),
+        ("SOP Instance UID", instance.sop_instance_uid, expected.sop_instance_uid),
+    ):
+        if in_data_set != said:
+            raise Mismatch(f"data set's {what} differs from the request's: {in_data_set!r} "
+                           f"in the data set, {said!r} in the request")
 
 
 def _stored(staged: StagedFile) -> StoredFile:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -22,7 +22,8 @@ class BlobStore(Protocol):
     def incoming_path(self) -> Path:
         """A new temporary path where data being received can be written for :meth:`adopt`."""
 
-    def adopt(self, source: Path, relpath: str, checksum: str | None = None) -> StagedFile:
+    def adopt(self, source: Path, relpath: str, checksum: str | None = None,
+              durable: Callable[[], None] | None = None) -> StagedFile:
         """Stage a file the caller hands over, moving it instead of copying where possible."""
 
     def publish(self, staged: Iterable[StagedFile]) -> None:

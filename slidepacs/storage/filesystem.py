@@ -21,7 +21,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -97,11 +97,14 @@ class MirroredFileStore:
         folder.mkdir(exist_ok=True)
         return folder / f"received.{_writer_token()}{TEMP_SUFFIX}"
 
-    def adopt(self, source: Path, relpath: str, checksum: str | None = None) -> StagedFile:
+    def adopt(self, source: Path, relpath: str, checksum: str | None = None,
+              durable: Callable[[], None] | None = None) -> StagedFile:
         """Stage ``source`` as it is by moving it (a file the caller hands over, from
         :meth:`incoming_path`) into the first location and copying it to the others; a file
         elsewhere is copied as :meth:`stage` does. ``checksum``, when the caller hashed the
-        bytes while writing them, saves reading the file again."""
+        bytes while writing them, saves reading the file again; ``durable``, when the caller
+        is already syncing it, replaces this method's fsync (it blocks until the data are on
+        disk)."""
         if source.parent != self.locations[0] / INCOMING:
             return self.stage(source, relpath)
         targets = [self.resolve(location, relpath) for location in self.locations]
@@ -118,7 +121,10 @@ class MirroredFileStore:
                 size, checksum = _copy_hashed(temporaries[0], 0, b"", descriptors)
             else:
                 size = temporaries[0].stat().st_size
-            _fsync_file(temporaries[0])
+            if durable is None:
+                _fsync_file(temporaries[0])
+            else:
+                durable()
             for descriptor in descriptors:
                 os.fsync(descriptor)
         except OSError as exc:

@@ -166,3 +166,32 @@ def stored_files_of(settings: Settings) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
                   if p.is_file() and not p.name.startswith("index.sqlite")
                   and "logs" not in p.relative_to(root).parts)
+
+
+def test_upgrade_from_0003_adds_image_rules_and_quarantine_and_keeps_rows(
+    engine: Engine, cwd: Path
+) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from slidepacs.index.database import MIGRATIONS
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    command.upgrade(config, "0003")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO forward_rules (name, destination, criteria, created_at) "
+            "VALUES ('ct', 'ARCHIVE2', '{}', CURRENT_TIMESTAMP)"))
+    assert "image_rules" not in inspect(engine).get_table_names()
+    result = run_slidepacs("db", "upgrade", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert f"Index upgraded from 0003 to {head_revision()}." in result.stdout
+    tables = set(inspect(engine).get_table_names())
+    assert {"image_rules", "quarantine", "forward_rules"} <= tables
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT name FROM forward_rules")).scalars().all() \
+            == ["ct"]
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
