@@ -44,6 +44,13 @@ QUERY_RETRIEVE = [
 # pynetdicom's only switch for receiving to disk is module-level: received datasets go to a
 # temporary file, never held in memory (sending is set up in dimse.streaming).
 _config.STORE_RECV_CHUNKED_DATASET = True
+# pynetdicom logs every DIMSE message, and formats every identifier for a debug log even when
+# debug is off: that costs more CPU than a C-FIND match itself. slidepacs logs associations
+# (pynetdicom.acse) and failures; per-message lines only at the pynetdicom logger's DEBUG.
+_config.LOG_HANDLER_LEVEL = "none"
+_config.LOG_REQUEST_IDENTIFIERS = False
+_config.LOG_RESPONSE_IDENTIFIERS = False
+logging.getLogger("pynetdicom.service_class").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
