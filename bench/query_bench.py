@@ -16,8 +16,11 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -35,43 +38,60 @@ MODALITIES = ["CT", "MR", "SM", "CR", "US", "DX", "PT", "MG"]
 CHUNK = 20_000
 
 
-def populate(app, instances: int) -> tuple[int, int]:
-    """Insert patients, studies, series and instances in bulk; return (studies, patients)."""
+def index_rows(instances: int) -> Iterator[tuple[type, dict[str, Any]]]:
+    """The synthetic index, row by row in insertion order: (table, row) for every patient,
+    then every study, series and instance. ``instances // 10`` studies of 2 series of 5
+    instances, 2 studies per patient; each series' modality is one of its study's
+    ModalitiesInStudy, so the same rows can also be written as DICOM objects."""
     rng = random.Random(7)
     studies = instances // 10
     patients = studies // 2
-    series_count = studies * 2
-    with app.unit_of_work.write() as repo:
-        session = repo.session
-        _bulk(session, Patient, ({
+    for i in range(patients):
+        name = f"{rng.choice(SURNAMES)}^{rng.choice(GIVEN)}"
+        yield Patient, {
             "pk": i + 1, "patient_id": f"P{i:07d}", "issuer_of_patient_id": "",
-            "patient_name": (name := f"{rng.choice(SURNAMES)}^{rng.choice(GIVEN)}"),
-            "patient_name_key": name_key(name), "birth_date": f"19{rng.randint(30, 99)}0101",
-            "sex": rng.choice("MF"), "comments": "",
-        } for i in range(patients)))
-        _bulk(session, Study, ({
+            "patient_name": name, "patient_name_key": name_key(name),
+            "birth_date": f"19{rng.randint(30, 99)}0101", "sex": rng.choice("MF"), "comments": "",
+        }
+    modalities: list[list[str]] = []
+    for i in range(studies):
+        study_date = f"20{rng.randint(10, 24):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+        study_modalities = sorted({rng.choice(MODALITIES), rng.choice(MODALITIES)})
+        modalities.append(study_modalities)
+        yield Study, {
             "pk": i + 1, "patient_pk": i // 2 + 1, "study_instance_uid": f"1.2.826.0.1.1.{i}",
-            "study_date": f"20{rng.randint(10, 24):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
+            "study_date": study_date,
             "study_time": "101500", "accession_number": f"A{i:08d}", "study_id": str(i % 10000),
             "description": "generated", "referring_physician_name": "",
             "referring_physician_name_key": "", "case_id": f"S24-{i:06d}" if i % 4 == 0 else "",
-            "modalities": "\\".join(sorted({rng.choice(MODALITIES), rng.choice(MODALITIES)})),
-            "num_series": 2, "num_instances": 10,
-        } for i in range(studies)))
-        _bulk(session, Series, ({
+            "modalities": "\\".join(study_modalities), "num_series": 2, "num_instances": 10,
+        }
+    for i in range(studies * 2):
+        study_modalities = modalities[i // 2]
+        yield Series, {
             "pk": i + 1, "study_pk": i // 2 + 1, "series_instance_uid": f"1.2.826.0.1.2.{i}",
-            "modality": rng.choice(MODALITIES), "series_number": i % 2 + 1, "series_date": "",
-            "series_time": "", "description": "", "body_part_examined": "", "num_instances": 5,
-        } for i in range(series_count)))
-        _bulk(session, Instance, ({
+            "modality": study_modalities[(i % 2) % len(study_modalities)],
+            "series_number": i % 2 + 1, "series_date": "", "series_time": "", "description": "",
+            "body_part_examined": "", "num_instances": 5,
+        }
+    for i in range(instances):
+        yield Instance, {
             "pk": i + 1, "series_pk": i // 5 + 1, "sop_instance_uid": f"1.2.826.0.1.3.{i}",
             "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2", "transfer_syntax_uid": "1.2.840.10008.1.2.1",
             "instance_number": i % 5 + 1, "relpath": f"x/{i}.dcm", "file_size": 525_000,
             "checksum": "0" * 64, "version": 1, "source": "bench",
-        } for i in range(instances)))
+        }
+
+
+def populate(app, instances: int) -> tuple[int, int]:
+    """Insert the rows of :func:`index_rows` in bulk; return (studies, patients)."""
+    studies = instances // 10
+    with app.unit_of_work.write() as repo:
+        for table, rows in groupby(index_rows(instances), key=itemgetter(0)):
+            _bulk(repo.session, table, (row for _table, row in rows))
     with app.engine.begin() as connection:  # fresh statistics, as autovacuum / optimize would
         connection.exec_driver_sql("ANALYZE")
-    return studies, patients
+    return studies, studies // 2
 
 
 def _bulk(session, table, rows) -> None:
@@ -85,21 +105,28 @@ def _bulk(session, table, rows) -> None:
         session.execute(insert(table), batch)
 
 
-def scenarios(studies: int, patients: int) -> dict[str, Callable[[random.Random], Query]]:
-    """Named study-level queries, each drawing fresh values per run."""
-    def q(*conditions) -> Query:
-        return Query(Level.STUDY, tuple(c for c in conditions if c), limit=100)
-
+def filters(studies: int, patients: int) -> dict[str, Callable[[random.Random], dict[str, str]]]:
+    """Named study-level filters (DICOM keyword → value), each drawing fresh values per run;
+    shared by this benchmark (as queries) and bench/cfind_bench.py (as C-FIND identifiers)."""
     return {
-        "PatientID exact": lambda r: q(parse_condition("PatientID", f"P{r.randrange(patients):07d}")),
-        "PatientName prefix*": lambda r: q(parse_condition("PatientName", r.choice(SURNAMES)[:3].lower() + "*")),
-        "PatientName exact (any case)": lambda r: q(parse_condition("PatientName", f"{r.choice(SURNAMES)}^{r.choice(GIVEN)}".lower())),
-        "StudyDate one month": lambda r: q(parse_condition("StudyDate", "20{0}0301-20{0}0331".format(r.randint(10, 24)))),
-        "AccessionNumber exact": lambda r: q(parse_condition("AccessionNumber", f"A{r.randrange(studies):08d}")),
-        "StudyInstanceUID exact": lambda r: q(parse_condition("StudyInstanceUID", f"1.2.826.0.1.1.{r.randrange(studies)}")),
-        "ModalitiesInStudy=SM + date year": lambda r: q(parse_condition("ModalitiesInStudy", "SM"), parse_condition("StudyDate", "20{0}0101-20{0}1231".format(r.randint(10, 24)))),
-        "newest 100 (universal)": lambda r: q(),
+        "PatientID exact": lambda r: {"PatientID": f"P{r.randrange(patients):07d}"},
+        "PatientName prefix*": lambda r: {"PatientName": r.choice(SURNAMES)[:3].lower() + "*"},
+        "PatientName exact (any case)": lambda r: {"PatientName": f"{r.choice(SURNAMES)}^{r.choice(GIVEN)}".lower()},
+        "StudyDate one month": lambda r: {"StudyDate": "20{0}0301-20{0}0331".format(r.randint(10, 24))},
+        "AccessionNumber exact": lambda r: {"AccessionNumber": f"A{r.randrange(studies):08d}"},
+        "StudyInstanceUID exact": lambda r: {"StudyInstanceUID": f"1.2.826.0.1.1.{r.randrange(studies)}"},
+        "ModalitiesInStudy=SM + date year": lambda r: {"ModalitiesInStudy": "SM", "StudyDate": "20{0}0101-20{0}1231".format(r.randint(10, 24))},
+        "newest 100 (universal)": lambda r: {},
     }
+
+
+def scenarios(studies: int, patients: int) -> dict[str, Callable[[random.Random], Query]]:
+    """Named study-level queries (limit 100) made of :func:`filters`."""
+    def query(make: Callable[[random.Random], dict[str, str]]) -> Callable[[random.Random], Query]:
+        return lambda r: Query(Level.STUDY, tuple(
+            c for c in (parse_condition(k, v) for k, v in make(r).items()) if c), limit=100)
+
+    return {name: query(make) for name, make in filters(studies, patients).items()}
 
 
 def measure(service: QueryService, make: Callable[[random.Random], Query], runs: int) -> tuple[float, float, int]:

@@ -1,4 +1,4 @@
-"""Three fixes to pynetdicom's DICOM Upper Layer (DUL), applied to each accepted association.
+"""Fixes to pynetdicom's DICOM Upper Layer (DUL), applied to each accepted association.
 
 - Reading: pynetdicom reads a PDU 4 KB at a time and appends each piece to a growing buffer,
   so a 4 MB P-DATA-TF costs a thousand ``recv`` calls and two extra copies.
@@ -14,6 +14,9 @@
   message or an A-RELEASE/A-ABORT is queued for it (at most :data:`IDLE_WAIT` either way, so
   timers and stop flags are still seen). pynetdicom's logic is unchanged: only the ``time``
   module its two modules see is replaced, by one whose ``sleep`` asks the current thread.
+- Limits: a PDU announcing more than the AE's maximum PDU length (1 MiB for control PDUs)
+  drops the connection before anything is read; the send queue is bounded, so a handler
+  that produces responses faster than the peer takes them waits (and sees a C-CANCEL).
 """
 
 from __future__ import annotations
