@@ -68,6 +68,7 @@ from bench.dimse_bench import _stop, _wait_for_echo  # noqa: E402
 from bench.measure import machine_busy_seconds, wait_for_quiet  # noqa: E402
 from bench.orthanc import OrthancServer, free_port, orthanc_version, process_cpu_seconds  # noqa: E402
 from bench.query_bench import filters, index_rows, populate  # noqa: E402
+from bench.run_all import snapshot_code  # noqa: E402
 from slidepacs.bootstrap import build_context  # noqa: E402
 from slidepacs.config import settings_for  # noqa: E402
 from slidepacs.dimse.identifiers import STUDY_ROOT, query_from_identifier  # noqa: E402
@@ -776,14 +777,18 @@ def profile_markdown(run: BackendRun) -> str:
             + "\n\n" + _table(["function (own time)", "samples"], functions))
 
 
-def machine_markdown(command: str, args: argparse.Namespace) -> str:
-    """What ran, where, with which versions."""
+def code_state() -> str:
+    """The commit and the uncommitted paths under slidepacs/, right now."""
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, cwd=REPO).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "slidepacs"],
                            capture_output=True, text=True, cwd=REPO).stdout.splitlines()
-    code = revision + (f" + uncommitted changes to {len(dirty)} path(s) under slidepacs/"
+    return revision + (f" + uncommitted changes to {len(dirty)} path(s) under slidepacs/"
                        if dirty else "")
+
+
+def machine_markdown(command: str, args: argparse.Namespace, code: str, started: float) -> str:
+    """What ran, where, with which versions."""
     memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                   if line.startswith("MemTotal:"))
     postgres = ""
@@ -796,14 +801,17 @@ def machine_markdown(command: str, args: argparse.Namespace) -> str:
     studies = args.instances // 10
     rows = [
         ["command", f"`{command}`"],
-        ["date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())],
+        ["date", f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(started))}–"
+                 f"{time.strftime('%H:%M UTC', time.gmtime())}"],
         ["machine", f"{os.cpu_count()} cores, {memory / 1024 / 1024:.1f} GiB, shared with "
                     "other sessions' work (see the load figures)"],
         ["index", f"{args.instances:,} instances, {studies:,} studies, {studies // 2:,} patients, "
                   f"{studies * 2:,} series (bench/query_bench.py's rows, filled in bulk, ANALYZEd)"],
         ["server", "`slidepacs serve` subprocess, default settings (SQLite index in the data "
                    "path, or `[database] url` of a throw-away PostgreSQL cluster: fsync off, C "
-                   "locale), slide receiver off"],
+                   "locale), slide receiver off; it imports a copy of `slidepacs/` taken when the "
+                   "run started (`bench/out/cfind/snapshot/`, with `uncommitted.diff`), so edits "
+                   "made to the working tree during the run do not mix versions"],
         ["client", f"pynetdicom {pynetdicom.__version__} / pydicom {pydicom.__version__} in the "
                    f"benchmark process, one association, TCP_NODELAY set on its socket"],
         ["versions", f"slidepacs {code}; Python {sys.version.split()[0]}; SQLite "
@@ -857,9 +865,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print (and record) the tables."""
     args = _arguments(argv)
+    started = time.time()
     out = args.out / "cfind"
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
+    code = f"{code_state()}, snapshot {snapshot_code(out)}"
     runs: list[BackendRun] = []
     backends: list[tuple[str, Callable[[], BackendRun]]] = [
         (kind, lambda kind=kind: backend_slidepacs(kind, work, args))
@@ -878,7 +888,8 @@ def main(argv: list[str] | None = None) -> None:
         (out / "results.json").write_text(json.dumps([asdict(r) for r in runs], indent=1))
     command = ".venv/bin/python bench/cfind_bench.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
-    generated = machine_markdown(command.strip(), args) + "\n\n" + summary_markdown(runs, args.queries)
+    generated = (machine_markdown(command.strip(), args, code, started) + "\n\n"
+                 + summary_markdown(runs, args.queries))
     (out / "results.json").write_text(json.dumps([asdict(r) for r in runs], indent=1))
     (out / "results.md").write_text(generated + "\n")
     print("\n" + generated)
