@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -53,3 +54,26 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def rest_of_output(process: subprocess.Popen[str], timeout: float) -> str:
+    """Everything ``process`` still writes to stdout until it exits, kill after ``timeout``.
+
+    Unlike ``communicate(timeout=…)``, which reads the raw pipe, this keeps what an earlier
+    ``stdout.readline()`` already pulled into the text buffer (lines were lost that way).
+    """
+    stream = process.stdout
+    if stream is None:
+        raise ValueError("the process's stdout is not a pipe")
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(stream.read()), daemon=True)
+    reader.start()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        reader.join(10)
+    return "".join(chunks)

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from tests.cli import SLIDEPACS, clean_environment, closed_port
+from tests.cli import SLIDEPACS, clean_environment, closed_port, rest_of_output
 
 START_TIMEOUT = 60.0
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
@@ -76,14 +76,7 @@ class ServeProcess:
             raise RuntimeError("slidepacs serve is not running")
         if self.process.poll() is None:
             self.process.send_signal(signum)
-        try:
-            out, _ = self.process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, _ = self.process.communicate()
-            self.output += out
-            raise
-        self.output += out
+        self.output += rest_of_output(self.process, timeout)
         return self.process.returncode
 
     def __enter__(self) -> ServeProcess:

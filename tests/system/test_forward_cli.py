@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import SLIDEPACS, clean_environment, closed_port, run_slidepacs
+from tests.cli import SLIDEPACS, clean_environment, closed_port, rest_of_output, run_slidepacs
 
 RULES = """
 [[forward]]
@@ -101,7 +101,7 @@ def test_a_bad_rule_stops_every_command_with_one_line_naming_it(cwd: Path) -> No
 
 def test_serve_warns_about_a_rule_whose_destination_is_not_registered(cwd: Path) -> None:
     process = subprocess.Popen([str(SLIDEPACS), "serve"], cwd=cwd, env=clean_environment(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     watchdog = threading.Timer(60, process.kill)
     watchdog.start()
     try:
@@ -110,13 +110,13 @@ def test_serve_warns_about_a_rule_whose_destination_is_not_registered(cwd: Path)
         while lines[-1] and "register a DICOM peer" not in lines[-1]:
             lines.append(process.stdout.readline())
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        out = rest_of_output(process, timeout=30)
     finally:
         watchdog.cancel()
         process.kill()
         process.wait()
     shown = "".join(lines) + out
-    assert process.returncode == 0, err
+    assert process.returncode == 0, shown
     assert "forwarding    1 rule(s), 4 destination(s) served at once" in shown
     assert ("warning: forwarding rule 'ct-to-ai': destination 'AI_NODE' is not a registered AE; "
             "its instances wait in the queue until it is") in " ".join(shown.split())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import SLIDEPACS, clean_environment, closed_port, run_slidepacs
+from tests.cli import SLIDEPACS, clean_environment, closed_port, rest_of_output, run_slidepacs
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
         f'[dicom]\nport = {closed_port()}\n[slide_receiver]\nport = {closed_port()}\n'
         '[storage]\ndata_path = "./archive"\n')
     process = subprocess.Popen([str(SLIDEPACS), "serve"], cwd=cwd, env=clean_environment(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     watchdog = threading.Timer(60, process.kill)  # a hung start-up fails instead of hanging
     watchdog.start()
     try:
@@ -48,12 +48,12 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
         first = process.stdout.readline()
         assert "slidepacs is running" in first
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        out = rest_of_output(process, timeout=30)
     finally:
         watchdog.cancel()
         process.kill()
         process.wait()
-    assert process.returncode == 0, err
+    assert process.returncode == 0, out
     assert "slidepacs stopped." in out
     assert "SVS_STORE_SCP" in out and "(TLS)" in out
     assert (cwd / "archive" / "index.sqlite").is_file()
