@@ -25,10 +25,13 @@ from slidepacs.services.export import ExportService
 from slidepacs.services.forward_rules import ForwardRules, rules_from_settings
 from slidepacs.services.forward_worker import ForwardWorker
 from slidepacs.services.forwarding import ForwardingService
+from slidepacs.services.image_rules import ImageRulesService
 from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
+from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.retrieve import RetrieveService
+from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.storage import MirroredFileStore
 
@@ -55,6 +58,8 @@ class AppContext:
     retrieve: RetrieveService
     registry: AERegistry
     forwarding: ForwardingService
+    rules: ImageRulesService
+    quarantine: QuarantineService
 
     def close(self) -> None:
         """Release database connections."""
@@ -102,6 +107,9 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     )
     registry = AERegistry(unit_of_work, settings.dicom.accept_unregistered)
     forwarding = _forwarding(settings, unit_of_work, store, bus, registry, config_rules)
+    rules = ImageRulesService(unit_of_work)
+    quarantine = QuarantineService(unit_of_work, store, rules, ingest)
+    ingest.use_slide_gate(SlideGate(rules, unit_of_work), quarantine.keep)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -116,6 +124,8 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         retrieve=RetrieveService(unit_of_work, store),
         registry=registry,
         forwarding=forwarding,
+        rules=rules,
+        quarantine=quarantine,
     )
 
 

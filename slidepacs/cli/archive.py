@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from slidepacs.cli.context import app_context, console, reported_errors, state_of
+from slidepacs.domain.aes import checked_ae_title
 from slidepacs.domain.query import parse_condition
 from slidepacs.errors import InvalidInput
 from slidepacs.services.export import selection
@@ -36,8 +37,15 @@ def import_command(
         Optional[Path],
         typer.Option("--errors-to", help="Copy each failed file here, with reasons.tsv."),
     ] = None,
+    ae_title: Annotated[
+        Optional[str],
+        typer.Option("--ae", help="Apply this sending AE's image rules to whole slides."),
+    ] = None,
 ) -> None:
-    """Import DICOM files into the archive, with progress and a summary."""
+    """Import DICOM files and SVS slides (converted to DICOM WSI) into the archive, with
+    progress and a summary."""
+    with reported_errors():
+        sender = checked_ae_title(ae_title) if ae_title is not None else None
     with app_context(state_of(ctx)) as app, warnings.catch_warnings():
         # pydicom logs every oddity it warns about (to the log file); printed, the warnings
         # would tear the progress bar apart
@@ -52,7 +60,7 @@ def import_command(
                 progress.advance(files)
                 progress.advance(data, _size(item.path))
 
-            report = app.importer.run(items, "import", advance)
+            report = app.importer.run(items, "import", advance, sender)
         report.failures[:0] = problems
         _print_import_summary(report)
         if errors_to is not None and report.failures:
@@ -85,6 +93,9 @@ def _print_import_summary(report: ImportReport) -> None:
     table.add_row("stored", str(report.stored))
     table.add_row("already stored (identical)", str(report.duplicates))
     table.add_row("new versions", str(report.new_versions))
+    if report.quarantined:
+        table.add_row("quarantined (image rules; slidepacs quarantine list)",
+                      str(report.quarantined), style="yellow")
     table.add_row("failed", str(len(report.failures)), style="red" if report.failures else None)
     console.print(table)
     seconds = max(report.seconds, 1e-9)

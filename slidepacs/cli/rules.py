@@ -34,8 +34,7 @@ class _Services:
 @contextmanager
 def _services(ctx: typer.Context) -> Iterator[_Services]:
     with app_context(state_of(ctx)) as app:
-        rules = ImageRulesService(app.unit_of_work)
-        yield _Services(rules, QuarantineService(app.unit_of_work, app.store, rules, app.ingest))
+        yield _Services(app.rules, app.quarantine)
 
 
 @rules_app.command("set")

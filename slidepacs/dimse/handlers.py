@@ -87,7 +87,7 @@ class DimseHandlers:
             self.services.ingest.ingest_received(event.dataset_path, source=f"dicom:{calling}",
                                                  checksum=getattr(received, "checksum", None),
                                                  durable=getattr(received, "wait_durable", None),
-                                                 expected=expected)
+                                                 expected=expected, sender=calling)
         except SlidepacsError as exc:
             log.warning("C-STORE from %s refused: %s", calling, exc)
             return store_status(exc)

@@ -125,6 +125,17 @@ class IndexRepository:
         old = select(InstanceVersion.relpath).where(InstanceVersion.relpath.in_(wanted))
         return set(self.session.scalars(current.union(old)))
 
+    def series_slide_values(self, series_instance_uid: str) -> tuple[str, str]:
+        """(barcode, scanner) already indexed for a slide's series ("" when none): a level
+        sent without a barcode takes its label's."""
+        row = self.session.execute(
+            select(Instance.barcode, Instance.scanner)
+            .join(Series, Series.pk == Instance.series_pk)
+            .where(Series.series_instance_uid == series_instance_uid, Instance.barcode != "")
+            .limit(1)
+        ).first()
+        return (row.barcode, row.scanner) if row else ("", "")
+
     def find_instance(self, sop_instance_uid: str) -> ExistingInstance | None:
         """The indexed instance with this SOP Instance UID, if any."""
         return self.find_instances_by_uid([sop_instance_uid]).get(sop_instance_uid)

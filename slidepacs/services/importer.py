@@ -16,6 +16,7 @@ from slidepacs.dicom.dicomdir import referenced_files
 from slidepacs.dicom.header import is_dicomdir
 from slidepacs.errors import InvalidInput, SlidepacsError
 from slidepacs.services.ingest import IngestFailure, IngestResult, IngestService, Outcome
+from slidepacs.services.slide_import import SlideImporter, is_slide_file
 
 log = logging.getLogger(__name__)
 REASONS_FILE = "reasons.tsv"
@@ -36,6 +37,7 @@ class ImportReport:
     stored: int = 0
     duplicates: int = 0
     new_versions: int = 0
+    quarantined: int = 0  # whole slides that broke the sender's image rules: kept aside
     failures: list[tuple[Path, str]] = field(default_factory=list)
     bytes_stored: int = 0
     seconds: float = 0.0
@@ -43,7 +45,8 @@ class ImportReport:
     @property
     def files(self) -> int:
         """Files looked at."""
-        return self.stored + self.duplicates + self.new_versions + len(self.failures)
+        return (self.stored + self.duplicates + self.new_versions + self.quarantined
+                + len(self.failures))
 
     def count(self, result: IngestResult | IngestFailure) -> None:
         """Add one result to the totals."""
@@ -51,6 +54,8 @@ class ImportReport:
             self.failures.append((result.path, str(result.error)))
         elif result.outcome is Outcome.DUPLICATE:
             self.duplicates += 1
+        elif result.outcome is Outcome.QUARANTINED:
+            self.quarantined += 1
         else:
             self.bytes_stored += result.size
             if result.outcome is Outcome.STORED:
@@ -67,6 +72,7 @@ class ImportService:
 
     def __init__(self, ingest: IngestService, batch_size: int = 32, workers: int = 4) -> None:
         self._ingest = ingest
+        self._slides = SlideImporter(ingest)
         self._batch_size = batch_size
         self._workers = workers
 
@@ -90,21 +96,33 @@ class ImportService:
         items: Sequence[ImportItem],
         source: str = "import",
         progress: Progress | None = None,
+        sender: str | None = None,
     ) -> ImportReport:
-        """Ingest every item; never stops on a bad file."""
+        """Ingest every item; never stops on a bad file. SVS slides are converted to DICOM
+        WSI first. ``sender``: the AE whose image rules apply to whole slides."""
         report = ImportReport()
         started = time.perf_counter()
+        slides = [item for item in items if is_slide_file(item.path)]
+        objects = [item for item in items if item not in set(slides)] if slides else items
         results = self._ingest.ingest_stream(
-            (i.path for i in items), source, self._batch_size, self._workers
+            (i.path for i in objects), source, self._batch_size, self._workers, sender
         )
-        for item, (_path, result) in zip(items, results, strict=True):
-            report.count(result)
-            if isinstance(result, IngestFailure):
-                log.warning("import refused %s: %s", item.path, result.error)
-            if progress:
-                progress(item, result)
+        for item, (_path, result) in zip(objects, results, strict=True):
+            _count(report, item, [result], progress)
+        for item in slides:
+            _count(report, item, self._slides.import_slide(item.path, source, sender), progress)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _count(report: ImportReport, item: ImportItem, results: list[IngestResult | IngestFailure],
+           progress: Progress | None) -> None:
+    for result in results:
+        report.count(result)
+        if isinstance(result, IngestFailure):
+            log.warning("import refused %s: %s", item.path, result.error)
+    if progress and results:
+        progress(item, results[-1])
 
 
 def _walk(root: Path, recursive: bool, problems: list[tuple[Path, str]]) -> Iterator[ImportItem]:

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from slidepacs.config import DuplicatePolicy
 from slidepacs.dicom.header import ParsedFile, read_header
@@ -31,6 +32,7 @@ from slidepacs.index.repository import (
 )
 from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.services.events import EventBus
+from slidepacs.services.slide_gate import RuleBroken, SlideGate
 from slidepacs.storage import BlobStore, StagedFile, instance_relpath
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class Outcome(str, Enum):
     STORED = "stored"
     DUPLICATE = "duplicate"        # same UID, same bytes: already stored, nothing changed
     NEW_VERSION = "new_version"    # same UID, other bytes, policy keeps a new version
+    QUARANTINED = "quarantined"    # a slide that breaks its sender's image rules: kept aside
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,11 @@ class IngestResult:
     relpath: str
     size: int
     version: int
+    quarantine_id: int | None = None
+
+
+# Keeps a file whose slide broke its sender's rules: (path, why, source, handover) -> its ID.
+QuarantineKeeper = Callable[[Path, RuleBroken, str, bool], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,9 @@ class _Prepared:
     path: Path
     header: InstanceHeader
     staged: StagedFile
+
+
+_Ready = _Prepared | IngestResult | SlidepacsError  # a prepared file, quarantined, or refused
 
 
 class IngestService:
@@ -89,10 +100,24 @@ class IngestService:
         self._charset = default_charset
         self._location_names = [str(p) for p in store.locations]
         self._location_pks: list[int] = []  # known once a write transaction has committed
+        self._gate: SlideGate | None = None
+        self._keep: QuarantineKeeper | None = None
 
-    def ingest_file(self, path: Path, source: str = "") -> IngestResult:
-        """Ingest one file; raise InvalidInput, Conflict or StorageFailure if it is refused."""
-        result = self._commit_alone(self._prepare(path), source)
+    def use_slide_gate(self, gate: SlideGate, keep: QuarantineKeeper) -> None:
+        """Apply senders' image rules to the whole slides they store: a slide that keeps to
+        them is indexed with the IDs they derive, one that breaks them is given to ``keep``
+        (the quarantine) instead of being stored."""
+        self._gate, self._keep = gate, keep
+
+    def ingest_file(self, path: Path, source: str = "", sender: str | None = None,
+                    quarantine: bool = True) -> IngestResult:
+        """Ingest one file; raise InvalidInput, Conflict or StorageFailure if it is refused.
+        ``sender``: the AE whose image rules apply to a whole slide (none: no rules); a
+        slide that breaks them is quarantined, or with ``quarantine`` off raises RuleBroken."""
+        prepared = self._prepare_or_keep(path, source, sender, quarantine=quarantine)
+        if isinstance(prepared, IngestResult):
+            return prepared
+        result = self._commit_alone(prepared, source)
         if isinstance(result, IngestFailure):
             raise result.error
         return result
@@ -105,6 +130,7 @@ class IngestService:
     def ingest_received(
         self, path: Path, source: str = "", checksum: str | None = None,
         durable: Callable[[], None] | None = None, expected: SopReference | None = None,
+        sender: str | None = None,
     ) -> IngestResult:
         """Ingest a received file the caller hands over: a Part 10 file from
         :meth:`incoming_path` is moved into storage instead of copied (``checksum``, if the
@@ -112,23 +138,26 @@ class IngestService:
         is already syncing it, blocks until its data are on disk; ``expected``, what the
         sender said it sends: Mismatch if the data set names another SOP class or instance).
         The caller must not use ``path`` afterwards; it is gone or will be removed. Raises as
-        :meth:`ingest_file`."""
-        prepared = self._prepare(path, handover=True, checksum=checksum, durable=durable,
-                                 expected=expected)
+        :meth:`ingest_file`; ``sender`` as there."""
+        prepared = self._prepare_or_keep(path, source, sender, handover=True, checksum=checksum,
+                                         durable=durable, expected=expected)
+        if isinstance(prepared, IngestResult):
+            return prepared
         result = self._commit_alone(prepared, source)
         if isinstance(result, IngestFailure):
             raise result.error
         return result
 
     def ingest_batch(
-        self, paths: Sequence[Path], source: str = ""
+        self, paths: Sequence[Path], source: str = "", sender: str | None = None
     ) -> list[IngestResult | IngestFailure]:
         """Ingest several files in one index transaction (one result per path, in order).
 
         A refused file does not affect the others; if the shared transaction fails, the
         files are retried one by one so that each gets its own result.
         """
-        return self._commit_batch([(path, self._try_prepare(path)) for path in paths], source)
+        return self._commit_batch(
+            [(path, self._try_prepare(path, source, sender)) for path in paths], source)
 
     def ingest_stream(
         self,
@@ -136,6 +165,7 @@ class IngestService:
         source: str = "",
         batch_size: int = 32,
         workers: int = 4,
+        sender: str | None = None,
     ) -> Iterator[tuple[Path, IngestResult | IngestFailure]]:
         """Ingest many files, yielding each path's result in order.
 
@@ -144,25 +174,41 @@ class IngestService:
         """
         window = max(batch_size * 2, workers)
         with ThreadPoolExecutor(workers, thread_name_prefix="ingest") as pool:
-            pending: deque[tuple[Path, Future[_Prepared | SlidepacsError]]] = deque()
+            pending: deque[tuple[Path, Future[_Ready]]] = deque()
             iterator = iter(paths)
             for path in itertools.islice(iterator, window):
-                pending.append((path, pool.submit(self._try_prepare, path)))
+                pending.append((path, pool.submit(self._try_prepare, path, source, sender)))
             while pending:
                 batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
                 for path in itertools.islice(iterator, len(batch)):
-                    pending.append((path, pool.submit(self._try_prepare, path)))
+                    pending.append((path, pool.submit(self._try_prepare, path, source, sender)))
                 done = [(path, future.result()) for path, future in batch]
                 yield from zip([path for path, _ in done], self._commit_batch(done, source))
 
-    def _try_prepare(self, path: Path) -> _Prepared | SlidepacsError:
+    def _try_prepare(self, path: Path, source: str, sender: str | None) -> _Ready:
         try:
-            return self._prepare(path)
+            return self._prepare_or_keep(path, source, sender)
         except SlidepacsError as exc:
             return exc
 
+    def _prepare_or_keep(
+        self, path: Path, source: str, sender: str | None, handover: bool = False,
+        quarantine: bool = True, **received: Any,
+    ) -> _Prepared | IngestResult:
+        """Prepare a file for the index, or quarantine it if its slide breaks the rules."""
+        try:
+            return self._prepare(path, handover=handover, sender=sender, **received)
+        except RuleBroken as broken:
+            if self._keep is None or not quarantine:
+                raise
+            size = path.stat().st_size
+            pk = self._keep(path, broken, source, handover)
+            instance = broken.header.instance
+            return IngestResult(Outcome.QUARANTINED, instance.sop_instance_uid,
+                                broken.header.study.study_instance_uid, "", size, 0, pk)
+
     def _commit_batch(
-        self, items: Sequence[tuple[Path, _Prepared | SlidepacsError]], source: str
+        self, items: Sequence[tuple[Path, _Ready]], source: str
     ) -> list[IngestResult | IngestFailure]:
         ready = [item for _, item in items if isinstance(item, _Prepared)]
         try:
@@ -176,7 +222,8 @@ class IngestService:
         except SlidepacsError:
             committed = iter([self._commit_alone(p, source) for p in ready])
         return [
-            next(committed) if isinstance(item, _Prepared) else IngestFailure(path, item)
+            next(committed) if isinstance(item, _Prepared)
+            else item if isinstance(item, IngestResult) else IngestFailure(path, item)
             for path, item in items
         ]
 
@@ -191,11 +238,14 @@ class IngestService:
     def _prepare(
         self, path: Path, handover: bool = False, checksum: str | None = None,
         durable: Callable[[], None] | None = None, expected: SopReference | None = None,
+        sender: str | None = None,
     ) -> _Prepared:
         parsed: ParsedFile = read_header(path, self._charset)
         header = parsed.header
         if expected is not None:
             _check_expected(header.instance, expected)
+        if sender is not None and self._gate is not None:
+            header = self._gate.admit(sender, header, path)
         relpath = instance_relpath(
             header.study.study_instance_uid,
             header.series.series_instance_uid,

@@ -26,6 +26,7 @@ from slidepacs.errors import InvalidInput, NotFound, SlidepacsError
 from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.services.image_rules import ImageRulesService
 from slidepacs.services.ingest import IngestResult, IngestService
+from slidepacs.services.slide_gate import RuleBroken
 from slidepacs.storage import MirroredFileStore
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,12 @@ class QuarantineService:
                     relpath, decision.violation)
         return pk
 
+    def keep(self, path: Path, broken: RuleBroken, source: str, handover: bool) -> int:
+        """Quarantine a file whose slide broke its sender's rules (the ingest service's
+        :data:`~slidepacs.services.ingest.QuarantineKeeper`); as :meth:`quarantine`."""
+        return self.quarantine(path, broken.sender, broken.values, broken.decision, source,
+                               handover)
+
     def entries(self, ae_title: str | None = None) -> list[QuarantineEntry]:
         """Every quarantined file, oldest first."""
         with self._uow.read() as repo:
@@ -136,7 +143,8 @@ class QuarantineService:
                                decision)
         try:
             result = self._ingest.ingest_file(self._store.path(entry.relpath),
-                                              source=entry.source or f"quarantine:{entry.pk}")
+                                              source=entry.source or f"quarantine:{entry.pk}",
+                                              sender=entry.ae_title or None, quarantine=False)
         except SlidepacsError as exc:
             self._record(entry, decision, str(exc))
             log.warning("quarantined file #%d keeps to the rules now but ingest failed: %s",

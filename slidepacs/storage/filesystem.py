@@ -99,13 +99,13 @@ class MirroredFileStore:
 
     def adopt(self, source: Path, relpath: str, checksum: str | None = None,
               durable: Callable[[], None] | None = None) -> StagedFile:
-        """Stage ``source`` as it is by moving it (a file the caller hands over, from
-        :meth:`incoming_path`) into the first location and copying it to the others; a file
+        """Stage ``source`` as it is by moving it (a file the caller hands over, at or
+        under :meth:`incoming_path`) into the first location and copying it to the others; a file
         elsewhere is copied as :meth:`stage` does. ``checksum``, when the caller hashed the
         bytes while writing them, saves reading the file again; ``durable``, when the caller
         is already syncing it, replaces this method's fsync (it blocks until the data are on
         disk)."""
-        if source.parent != self.locations[0] / INCOMING:
+        if self.locations[0] / INCOMING not in source.parents:
             return self.stage(source, relpath)
         targets = [self.resolve(location, relpath) for location in self.locations]
         token = _writer_token()
@@ -352,7 +352,11 @@ def _close_all(descriptors: list[int]) -> None:
 
 
 def _remove_quietly(paths: Iterable[Path]) -> None:
+    """Remove temporaries (a folder too: a slide converted while importing)."""
     for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            continue
         try:
             path.unlink()
         except FileNotFoundError:

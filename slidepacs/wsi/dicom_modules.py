@@ -12,7 +12,7 @@ from datetime import datetime
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, generate_uid
 
 from slidepacs import __version__
 from slidepacs.wsi.model import Associated, SlideMetadata
@@ -40,6 +40,16 @@ class SeriesContext:
     patient_name: str = ""
     accession_number: str = ""
     study_id: str = ""
+    uid_seed: str | None = None  # instance UIDs derived from it (a re-import is a duplicate)
+
+    def new_uid(self, role: str) -> str:
+        """A fresh UID, or the one ``role`` always gets under this series' seed."""
+        return seeded_uid(self.uid_seed, role)
+
+
+def seeded_uid(seed: str | None, role: str) -> str:
+    """The UID ``role`` always gets under ``seed``; a fresh one when there is no seed."""
+    return generate_uid(entropy_srcs=[seed, role]) if seed else generate_uid()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +94,7 @@ def build_dataset(ctx: SeriesContext, spec: ImageSpec, sop_instance_uid: str) ->
     for module in (_patient_study_series, _equipment, _image, _pixel, _functional_groups,
                    _dimensions, _specimen, _optical_path):
         module(ds, ctx, spec)
-    if spec.kind is Associated.LABEL:
+    if spec.kind is Associated.LABEL or ctx.meta.barcode:  # every instance names its slide
         ds.BarcodeValue = ctx.meta.barcode or ""
         ds.LabelText = ctx.meta.slide_id or ""
     ds.SOPClassUID = WSI_SOP_CLASS
@@ -99,7 +109,8 @@ def _patient_study_series(ds: Dataset, ctx: SeriesContext, spec: ImageSpec) -> N
     ds.StudyInstanceUID, ds.StudyDate, ds.StudyTime = ctx.study_uid, day, time
     ds.ReferringPhysicianName, ds.StudyID = "", ctx.study_id
     ds.AccessionNumber = ctx.accession_number
-    ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "SM", ctx.series_uid, 1
+    ds.Modality, ds.SeriesInstanceUID = "SM", ctx.series_uid
+    ds.SeriesNumber = _series_number(ctx.meta.image_id)
     ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = ctx.frame_of_reference_uid, "SLIDE_CORNER"
     ds.InstanceNumber = spec.instance_number
     ds.ContentDate, ds.ContentTime = day, time
@@ -205,3 +216,9 @@ def _optical_path(ds: Dataset, ctx: SeriesContext, spec: ImageSpec) -> None:
     ds.NumberOfOpticalPaths = 1
     ds.OpticalPathSequence = DicomSequence([path])
 
+
+
+def _series_number(image_id: str | None) -> int:
+    """The scanner's numeric image ID as Series Number (it names the slide: {IMAGEID}), else 1."""
+    text = (image_id or "").strip()
+    return int(text) if text.isdigit() and 0 < int(text) < 2**31 else 1

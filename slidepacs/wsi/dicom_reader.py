@@ -102,6 +102,22 @@ class _LevelFile:
         return os.pread(self.fd, length, self.offsets[number] + 8)
 
 
+def read_single_image(path: Path) -> np.ndarray:
+    """The first frame of a DICOM image (a label, overview or thumbnail) decoded to RGB;
+    InvalidInput if it cannot be decoded."""
+    try:
+        ds = pydicom.dcmread(path)
+        width, height = int(ds.Columns), int(ds.Rows)
+        if ds.file_meta.TransferSyntaxUID in _CODEC_OF:
+            frame = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1))
+            return np.asarray(imagecodecs.imread(frame))[..., :3]
+        return np.frombuffer(ds.PixelData, np.uint8)[: height * width * 3].reshape(
+            height, width, 3)
+    except (InvalidDicomError, OSError, ValueError, AttributeError, StopIteration,
+            imagecodecs.DelayedImportError, RuntimeError) as exc:
+        raise InvalidInput(f"{path.name}: image cannot be decoded ({exc})") from None
+
+
 class DicomSlide:
     """The WSI instances of one series in a folder (or the series of one given file)."""
 
@@ -195,14 +211,7 @@ class DicomSlide:
     def associated(self, kind: Associated) -> np.ndarray | None:
         """Label, overview or thumbnail decoded to RGB."""
         instance = self._others.get(kind.value)
-        if instance is None:
-            return None
-        ds = pydicom.dcmread(instance.path)
-        width, height = int(ds.Columns), int(ds.Rows)
-        if ds.file_meta.TransferSyntaxUID in _CODEC_OF:
-            frame = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1))
-            return np.asarray(imagecodecs.imread(frame))[..., :3]
-        return np.frombuffer(ds.PixelData, np.uint8).reshape(height, width, 3)
+        return None if instance is None else read_single_image(instance.path)
 
     def close(self) -> None:
         """Close the level files."""

@@ -15,11 +15,10 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from pydicom.uid import generate_uid
 
 from slidepacs.errors import Conflict, InvalidInput
 from slidepacs.wsi import codec as frame_codec
-from slidepacs.wsi.dicom_modules import ImageSpec, SeriesContext
+from slidepacs.wsi.dicom_modules import ImageSpec, SeriesContext, seeded_uid
 from slidepacs.wsi.dicom_writer import LevelTarget, associated_spec, level_writer, write_associated
 from slidepacs.wsi.model import Associated, Level, SlideSource
 from slidepacs.wsi.pyramid import PyramidBuilder, missing_below
@@ -41,6 +40,8 @@ class DicomOptions:
     slide_id: str | None = None
     mpp: float | None = None
     workers: int = 2  # threads decoding/encoding tiles of derived levels
+    uid_seed: str | None = None       # same seed, same UIDs (None: new UIDs every time)
+    created: datetime | None = None   # Study/Content Date and Time (None: now)
 
 
 def series_context(source: SlideSource, options: DicomOptions, fallback_id: str) -> SeriesContext:
@@ -52,11 +53,17 @@ def series_context(source: SlideSource, options: DicomOptions, fallback_id: str)
     meta = replace(meta, mpp=mpp, barcode=options.barcode or meta.barcode,
                    slide_id=options.slide_id or meta.slide_id)
     container = meta.slide_id or meta.barcode or meta.image_id or fallback_id
+    seed = options.uid_seed
+
+    def uid(role: str) -> str:
+        return seeded_uid(seed, role)
+
     return SeriesContext(
-        study_uid=generate_uid(), series_uid=generate_uid(),
-        frame_of_reference_uid=generate_uid(), dimension_organization_uid=generate_uid(),
-        specimen_uid=generate_uid(), container_id=container[:64], specimen_id=container[:64],
-        meta=meta, created=datetime.now(),
+        study_uid=uid("study"), series_uid=uid("series"),
+        frame_of_reference_uid=uid("frame-of-reference"),
+        dimension_organization_uid=uid("dimension-organization"),
+        specimen_uid=uid("specimen"), container_id=container[:64], specimen_id=container[:64],
+        meta=meta, created=options.created or datetime.now(), uid_seed=seed,
     )
 
 
@@ -114,7 +121,7 @@ def _target(ctx: SeriesContext, level: Level, number: int, options: DicomOptions
     spec = _level_spec(ctx, level, number, tiles is not None, frames, encoded_bytes,
                        options.jpeg_quality)
     return LevelTarget(out_dir / f"level-{number - 1}.dcm", spec, level.codec,
-                       generate_uid(), tiles, extended)
+                       ctx.new_uid(f"level-{number}"), tiles, extended)
 
 
 def _targets(ctx: SeriesContext, source: SlideSource, index: int, derived: list[Level],
@@ -189,6 +196,6 @@ def _write_associated(source: SlideSource, ctx: SeriesContext, out_dir: Path,
             spacing = (ctx.meta.mpp or 0) / 1000 * base.px_width / pixels.shape[1]
         spec = associated_spec(kind, pixels, spacing, number)
         path = out_dir / f"{kind.value.lower()}.dcm"
-        write_associated(path, ctx, spec, generate_uid(), pixels)
+        write_associated(path, ctx, spec, ctx.new_uid(kind.value), pixels)
         written.append(path)
     return written

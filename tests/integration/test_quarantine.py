@@ -38,12 +38,12 @@ def app(tmp_path: Path, database_url: str) -> Iterator[AppContext]:
 
 @pytest.fixture
 def rules(app: AppContext) -> ImageRulesService:
-    return ImageRulesService(app.unit_of_work)
+    return app.rules
 
 
 @pytest.fixture
-def quarantine(app: AppContext, rules: ImageRulesService) -> QuarantineService:
-    return QuarantineService(app.unit_of_work, app.store, rules, app.ingest)
+def quarantine(app: AppContext) -> QuarantineService:
+    return app.quarantine
 
 
 def sha256(path: Path) -> str:

@@ -1,0 +1,80 @@
+"""Importing Aperio SVS files: each is converted to a DICOM WSI series (tiles not re-encoded)
+and the series' instances go through the ingest service like any received instance."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from slidepacs.errors import InvalidInput, SlidepacsError
+from slidepacs.services.ingest import IngestFailure, IngestResult, IngestService
+
+log = logging.getLogger(__name__)
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+SEED_BYTES = 1 << 20  # the slide's first and last MiB (with its size) identify it
+
+
+def is_slide_file(path: Path) -> bool:
+    """True for a TIFF file that is not also a DICOM file (an SVS slide to convert)."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(132)
+    except OSError:
+        return False
+    return start[:4] in _TIFF_MAGIC and start[128:132] != b"DICM"
+
+
+class SlideImporter:
+    """Converts SVS files to DICOM WSI and ingests the instances."""
+
+    def __init__(self, ingest: IngestService, sparse: bool = False) -> None:
+        self._ingest = ingest
+        self._sparse = sparse
+
+    def import_slide(self, path: Path, source: str,
+                     sender: str | None = None) -> list[IngestResult | IngestFailure]:
+        """Convert one SVS file and ingest its series; one result per instance written, or
+        one failure for the file (nothing of it stored) if it cannot be converted."""
+        from slidepacs.wsi.convert import Target, convert  # tifffile/imagecodecs: only here
+        from slidepacs.wsi.to_dicom import DicomOptions
+
+        folder = self._ingest.incoming_path()  # a temporary name: swept if we die
+        folder.mkdir()
+        try:
+            try:
+                seed, created = _identity(path)
+                written = convert(path, folder / "series", Target.DICOM, DicomOptions(
+                    sparse=self._sparse, uid_seed=seed, created=created))
+            except SlidepacsError as exc:
+                return [IngestFailure(path, exc)]
+            except (OSError, ValueError) as exc:
+                return [IngestFailure(path, _unreadable(path, exc))]
+            return [self._ingest_one(path, file, source, sender) for file in written]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _ingest_one(self, slide: Path, file: Path, source: str,
+                    sender: str | None) -> IngestResult | IngestFailure:
+        try:
+            return self._ingest.ingest_received(file, source, sender=sender)
+        except SlidepacsError as exc:
+            return IngestFailure(slide, exc)
+
+
+def _identity(path: Path) -> tuple[str, datetime]:
+    """A seed for the series' UIDs and its creation time, both from the file: importing the
+    same slide again writes the same bytes (a duplicate, not a second series)."""
+    info = path.stat()
+    digest = hashlib.sha256(f"{info.st_size}:".encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(SEED_BYTES))
+        handle.seek(max(info.st_size - SEED_BYTES, 0))
+        digest.update(handle.read(SEED_BYTES))
+    return digest.hexdigest(), datetime.fromtimestamp(int(info.st_mtime))
+
+
+def _unreadable(path: Path, exc: Exception) -> SlidepacsError:
+    return InvalidInput(f"{path.name}: not a readable SVS slide ({exc})")

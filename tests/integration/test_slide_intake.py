@@ -1,0 +1,97 @@
+"""Whole slides entering the archive, on SQLite and PostgreSQL: an imported SVS becomes a
+DICOM WSI series (importing it again changes nothing), and each sender's image rules name
+the slide in the index or keep it in quarantine until they are fixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from slidepacs.bootstrap import AppContext
+from slidepacs.index.tables import Instance
+from slidepacs.services.image_rules import RuleChanges
+from slidepacs.services.importer import ImportItem, ImportReport
+from slidepacs.services.quarantine import RetryOutcome
+from slidepacs.testing.slides import SlideSpec, make_svs
+from slidepacs.wsi.dicom_modules import WSI_SOP_CLASS
+
+SCANNER = "GT450_LAB1"
+SMALL = SlideSpec(width=1024, height=768, downsamples=(1, 4))
+
+
+def import_slide(app: AppContext, svs: Path, sender: str | None = None) -> ImportReport:
+    return app.importer.run([ImportItem(svs, svs.parent)], sender=sender)
+
+
+def indexed(app: AppContext) -> list[tuple[str, str, str, str]]:
+    with app.unit_of_work.read() as repo:
+        rows = repo.session.execute(select(Instance.sop_class_uid, Instance.barcode,
+                                           Instance.slide_id, Instance.case_id))
+        return sorted(tuple(row) for row in rows)
+
+
+def test_an_imported_svs_is_stored_as_a_dicom_wsi_series_and_reimport_is_a_duplicate(
+    app: AppContext, tmp_path: Path
+) -> None:
+    svs = make_svs(tmp_path / "slide.svs", SMALL)
+    first = import_slide(app, svs)
+    assert first.failures == [] and first.stored >= 3  # 2 levels, label, overview, thumbnail
+    rows = indexed(app)
+    assert len(rows) == first.stored
+    assert {row[0] for row in rows} == {WSI_SOP_CLASS}
+    assert {row[1] for row in rows} == {"S26-04711 A1"}
+    again = import_slide(app, svs)
+    assert again.duplicates == first.stored and again.stored == 0
+    assert len(indexed(app)) == first.stored
+    assert not any(app.ingest.incoming_path().parent.iterdir())  # conversion leaves nothing
+
+
+def test_a_file_that_only_looks_like_tiff_is_refused_with_the_reason(
+    app: AppContext, tmp_path: Path
+) -> None:
+    fake = tmp_path / "broken.svs"
+    fake.write_bytes(b"II*\x00" + b"\x00" * 200)
+    report = import_slide(app, fake)
+    assert report.stored == 0 and len(report.failures) == 1
+    assert report.failures[0][0] == fake and "TIFF" in report.failures[0][1]
+    assert indexed(app) == []
+
+
+def test_rules_of_the_sender_set_slide_and_case_id_in_the_index(
+    app: AppContext, tmp_path: Path
+) -> None:
+    app.rules.set(SCANNER, RuleChanges(barcode_regex=r"S\d{2}-\d{5}",
+                                       case_id_regex=r"S\d{2}-\d{5}",
+                                       slide_id_regex=r"(?<= )[A-Z]\d+$"))
+    report = import_slide(app, make_svs(tmp_path / "slide.svs", SMALL), sender=SCANNER)
+    assert report.stored >= 3 and report.quarantined == 0
+    assert {row[1:] for row in indexed(app)} == {("S26-04711", "A1", "S26-04711")}
+
+
+def test_a_slide_without_barcode_is_quarantined_then_ingested_once_the_rule_is_fixed(
+    app: AppContext, tmp_path: Path
+) -> None:
+    app.rules.set(SCANNER, RuleChanges(require_barcode=True))
+    svs = make_svs(tmp_path / "slide.svs", SlideSpec(width=1024, height=768, barcode=None))
+    report = import_slide(app, svs, sender=SCANNER)
+    assert report.stored == 0 and report.failures == [] and report.quarantined >= 3
+    assert indexed(app) == []
+    entries = app.quarantine.entries()
+    assert len(entries) == report.quarantined
+    assert all("barcode" in e.reason and e.ae_title == SCANNER for e in entries)
+    assert all(app.quarantine.file_path(e).is_file() for e in entries)
+
+    still = app.quarantine.retry()
+    assert {r.outcome for r in still} == {RetryOutcome.STILL_BREAKS_RULES}
+    app.rules.set(SCANNER, RuleChanges(require_barcode=False))
+    done = app.quarantine.retry()
+    assert {r.outcome for r in done} == {RetryOutcome.INGESTED}
+    assert len(indexed(app)) == report.quarantined and app.quarantine.entries() == []
+
+
+def test_without_a_sender_no_rules_apply(app: AppContext, tmp_path: Path) -> None:
+    app.rules.set(SCANNER, RuleChanges(require_barcode=True))
+    svs = make_svs(tmp_path / "slide.svs", SlideSpec(width=1024, height=768, barcode=None))
+    report = import_slide(app, svs)
+    assert report.stored >= 3 and report.quarantined == 0
