@@ -32,6 +32,7 @@ from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.slide_gate import SlideGate
+from slidepacs.services.slide_output import SlideOutputs
 from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.storage import MirroredFileStore
 
@@ -60,6 +61,7 @@ class AppContext:
     forwarding: ForwardingService
     rules: ImageRulesService
     quarantine: QuarantineService
+    slide_outputs: SlideOutputs
 
     def close(self) -> None:
         """Release database connections."""
@@ -109,7 +111,10 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     forwarding = _forwarding(settings, unit_of_work, store, bus, registry, config_rules)
     rules = ImageRulesService(unit_of_work)
     quarantine = QuarantineService(unit_of_work, store, rules, ingest)
-    ingest.use_slide_gate(SlideGate(rules, unit_of_work), quarantine.keep)
+    gate = SlideGate(rules, unit_of_work)
+    ingest.use_slide_gate(gate, quarantine.keep)
+    slide_outputs = SlideOutputs(rules, gate, settings.character_set.default)
+    bus.subscribe(InstanceStored, slide_outputs.on_instance_stored)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -126,6 +131,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         forwarding=forwarding,
         rules=rules,
         quarantine=quarantine,
+        slide_outputs=slide_outputs,
     )
 
 

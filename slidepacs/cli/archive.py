@@ -61,6 +61,8 @@ def import_command(
                 progress.advance(data, _size(item.path))
 
             report = app.importer.run(items, "import", advance, sender)
+        for written in app.slide_outputs.write_due(force=True):
+            console.print(f"Wrote {written}", markup=False, highlight=False)
         report.failures[:0] = problems
         _print_import_summary(report)
         if errors_to is not None and report.failures:

@@ -55,10 +55,15 @@ def rules_set(
     require_barcode: Annotated[Optional[bool], typer.Option(
         "--require-barcode/--no-require-barcode",
         help="Quarantine slides without a barcode ID.")] = None,
+    output_format: Annotated[Optional[str], typer.Option(
+        help="Image output format: dicom, or svs (also write an SVS file per slide).")] = None,
+    file_location: Annotated[Optional[str], typer.Option(
+        help="Folder (absolute) the SVS files are written to.")] = None,
 ) -> None:
     """Set a sender's image rules; options left out keep their value, '' clears one."""
     changes = RuleChanges(scanner, barcode_regex, modifier_regex, modifier_format,
-                          slide_id_regex, case_id_regex, filename_template, require_barcode)
+                          slide_id_regex, case_id_regex, filename_template, require_barcode,
+                          output_format, file_location)
     with _services(ctx) as services:
         result = services.rules.set(ae_title, changes)
     console.print(f"Image rules of {escape(result.rules.ae_title)} saved (version "

@@ -32,10 +32,12 @@ def serve(ctx: typer.Context) -> None:
         dimse = build_dimse_server(app)
         forwarder = build_forward_worker(app)
         forwarder.start()
+        app.slide_outputs.start()
         try:
             dimse.start()
         except BaseException:
             forwarder.stop()
+            app.slide_outputs.stop()
             raise
         console.print("[bold green]slidepacs is running[/bold green]")
         for line in dimse.describe():
@@ -56,6 +58,7 @@ def serve(ctx: typer.Context) -> None:
         finally:
             dimse.stop()
             forwarder.stop()
+            app.slide_outputs.stop()
         console.print("slidepacs stopped.")
 
 

@@ -20,6 +20,7 @@ class InstanceStored:
     size: int
     version: int
     source: str
+    sender: str = ""  # the AE whose image rules applied (whole slides from a scanner)
 
 
 @dataclass(frozen=True, slots=True)

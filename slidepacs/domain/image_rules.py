@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import PurePosixPath
 from typing import TypeVar
 
 from slidepacs.domain.file_names import FileNameTemplate, name_problem, parse_template
@@ -37,6 +38,7 @@ from slidepacs.errors import InvalidInput
 
 _T = TypeVar("_T")
 DEFAULT_TEMPLATE = "{IMAGEID}-{BARCODEID}"
+OUTPUT_FORMATS = ("dicom", "svs")  # DICOM is always archived; svs adds an SVS file
 MAX_REGEX_LENGTH = 512
 MAX_FORMAT_LENGTH = 256
 MAX_BARCODE_LENGTH = 1024
@@ -57,6 +59,8 @@ class ImageRuleSpec:
     case_id_regex: str = ""
     filename_template: str = DEFAULT_TEMPLATE
     require_barcode: bool = False
+    output_format: str = "dicom"  # "svs": also write each slide as SVS to file_location
+    file_location: str = ""       # absolute folder for the SVS files
 
     def fields(self) -> dict[str, object]:
         """The settings by name, for display and change logs."""
@@ -64,7 +68,8 @@ class ImageRuleSpec:
                 "modifier_format": self.modifier_format, "slide_id_regex": self.slide_id_regex,
                 "case_id_regex": self.case_id_regex,
                 "filename_template": self.filename_template,
-                "require_barcode": self.require_barcode}
+                "require_barcode": self.require_barcode, "output_format": self.output_format,
+                "file_location": self.file_location}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +165,24 @@ def compile_rules(spec: ImageRuleSpec, version: int = 0) -> ImageRules:
                            "modifier (modifier_regex) to apply to")
     substitution = _field("modifier_format",
                           lambda: _parse_substitution(spec.modifier_format, modifier))
+    _check_output(spec.output_format, spec.file_location)
     return ImageRules(spec, version, template, barcode, modifier, substitution,
                       _extracting("slide_id_regex", spec.slide_id_regex),
                       _extracting("case_id_regex", spec.case_id_regex))
 
+
+
+def _check_output(output_format: str, file_location: str) -> None:
+    if output_format not in OUTPUT_FORMATS:
+        raise InvalidInput(f"output_format: {output_format!r} is not one of "
+                           f"{', '.join(OUTPUT_FORMATS)}")
+    if output_format == "svs" and not file_location:
+        raise InvalidInput("file_location: output format svs needs a folder to write to")
+    if file_location and not PurePosixPath(file_location).is_absolute():
+        raise InvalidInput(f"file_location: {file_location!r} is not an absolute path")
+    if ".." in PurePosixPath(file_location).parts or any(
+            ord(char) < 0x20 or ord(char) == 0x7F for char in file_location):
+        raise InvalidInput(f"file_location: {file_location!r} has '..' or control characters")
 
 
 def _field(name: str, build: Callable[[], _T]) -> _T:

@@ -264,6 +264,8 @@ class ImageRuleTable(Base):
     case_id_regex: Mapped[str] = mapped_column(Text, default="")
     filename_template: Mapped[str] = mapped_column(String(200))
     require_barcode: Mapped[bool] = mapped_column(Boolean, default=False)
+    output_format: Mapped[str] = mapped_column(String(8), default="dicom")
+    file_location: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -46,6 +46,8 @@ class RuleChanges:
     case_id_regex: str | None = None
     filename_template: str | None = None
     require_barcode: bool | None = None
+    output_format: str | None = None
+    file_location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,14 @@ class ImageRulesService:
         rules from the index instead of the cache."""
         rules = self._snapshot(fresh).get(ae_title.strip(), DEFAULT_RULES)
         return rules if isinstance(rules, RuleDecision) else rules.apply(values)
+
+    def output_of(self, ae_title: str) -> tuple[str, str]:
+        """(output format, file location) of a sender's slides (cached like :meth:`apply`);
+        ("dicom", "") when it has no valid rules."""
+        rules = self._snapshot(False).get(ae_title.strip(), DEFAULT_RULES)
+        if isinstance(rules, RuleDecision):
+            return "dicom", ""
+        return rules.spec.output_format, rules.spec.file_location
 
     def _snapshot(self, fresh: bool) -> dict[str, ImageRules | RuleDecision]:
         with self._lock:

@@ -77,6 +77,7 @@ class _Prepared:
     path: Path
     header: InstanceHeader
     staged: StagedFile
+    sender: str = ""
 
 
 _Ready = _Prepared | IngestResult | SlidepacsError  # a prepared file, quarantined, or refused
@@ -255,7 +256,7 @@ class IngestService:
             staged = self._store.adopt(path, relpath, checksum, durable)
         else:
             staged = self._store.stage(path, relpath, parsed.prefix, parsed.dataset_offset)
-        return _Prepared(path, header, staged)
+        return _Prepared(path, header, staged, sender or "")
 
     def _commit(
         self, batch: Sequence[_Prepared], source: str
@@ -365,6 +366,7 @@ class IngestService:
             size=result.size,
             version=result.version,
             source=source,
+            sender=prepared.sender,
         ))
 
 

@@ -15,6 +15,7 @@ from slidepacs.services.importer import ImportItem, ImportReport
 from slidepacs.services.quarantine import RetryOutcome
 from slidepacs.testing.slides import SlideSpec, make_svs
 from slidepacs.wsi.dicom_modules import WSI_SOP_CLASS
+from slidepacs.wsi.svs_reader import SvsSlide
 
 SCANNER = "GT450_LAB1"
 SMALL = SlideSpec(width=1024, height=768, downsamples=(1, 4))
@@ -95,3 +96,30 @@ def test_without_a_sender_no_rules_apply(app: AppContext, tmp_path: Path) -> Non
     svs = make_svs(tmp_path / "slide.svs", SlideSpec(width=1024, height=768, barcode=None))
     report = import_slide(app, svs)
     assert report.stored >= 3 and report.quarantined == 0
+
+
+def test_a_sender_with_svs_output_gets_each_slide_as_an_svs_named_by_its_template(
+    app: AppContext, tmp_path: Path
+) -> None:
+    out = tmp_path / "slides"
+    app.rules.set(SCANNER, RuleChanges(output_format="svs", file_location=str(out),
+                                       barcode_regex=r"S\d{2}-\d{5}",
+                                       filename_template="{BARCODEID}_{IMAGEID}"))
+    svs = make_svs(tmp_path / "in.svs", SMALL)
+    report = import_slide(app, svs, sender=SCANNER)
+    assert report.stored >= 3
+    with SvsSlide(svs) as original:
+        name = f"S26-04711_{original.metadata.image_id}.svs"  # the scanner's image ID
+    written = app.slide_outputs.write_due(force=True)
+    assert [p.name for p in written] == [name] and written[0].parent == out
+    assert [p.name for p in out.iterdir()] == [name]  # no temporary left
+    with SvsSlide(svs) as original, SvsSlide(written[0]) as copy:
+        assert len(copy.levels) == len(original.levels)
+        assert copy.read_frame(0, 1, 1) == original.read_frame(0, 1, 1)  # not re-encoded
+
+
+def test_a_sender_with_dicom_output_gets_no_svs(app: AppContext, tmp_path: Path) -> None:
+    app.rules.set(SCANNER, RuleChanges(file_location=str(tmp_path / "slides")))
+    import_slide(app, make_svs(tmp_path / "in.svs", SMALL), sender=SCANNER)
+    assert app.slide_outputs.write_due(force=True) == []
+    assert not (tmp_path / "slides").exists()

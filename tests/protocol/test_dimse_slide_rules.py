@@ -14,6 +14,8 @@ from slidepacs.services.image_rules import RuleChanges
 from slidepacs.services.quarantine import RetryOutcome
 from slidepacs.testing.slides import SlideSpec, make_svs
 from slidepacs.wsi.convert import Target, convert
+from slidepacs.wsi.dicom_reader import DicomSlide
+from slidepacs.wsi.svs_reader import SvsSlide
 from slidepacs.wsi.to_dicom import DicomOptions
 from tests.protocol.conftest import RunningDimse
 from tests.protocol.scu import associate
@@ -67,3 +69,20 @@ def test_a_slide_that_breaks_the_rules_is_acknowledged_quarantined_and_stored_on
     app.rules.set(SCANNER, RuleChanges(require_barcode=False))
     assert {r.outcome for r in app.quarantine.retry()} == {RetryOutcome.INGESTED}
     assert len(indexed(open_dimse)) == len(files) and app.quarantine.entries() == []
+
+
+def test_a_scanner_with_svs_output_gets_the_slide_it_sent_as_an_svs_file(
+    open_dimse: RunningDimse, tmp_path: Path
+) -> None:
+    out = tmp_path / "svs-out"
+    open_dimse.app.rules.set(SCANNER, RuleChanges(output_format="svs", file_location=str(out),
+                                                  filename_template="{CASEID}",
+                                                  case_id_regex=r"^S\d{2}-\d{5}"))
+    files = dicom_slide(tmp_path, "S26-04711 A1")
+    assert send(open_dimse, files) == [0x0000] * len(files)
+    written = open_dimse.app.slide_outputs.write_due(force=True)
+    assert written == [out / "S26-04711.svs"]
+    with SvsSlide(written[0]) as copy, DicomSlide(files[0]) as sent:
+        assert [level.px_width for level in copy.levels] == [
+            level.px_width for level in sent.levels]
+        assert copy.read_frame(0, 0, 0) is not None

@@ -182,6 +182,14 @@ MALFORMED = [
      ImageRuleSpec(filename_template="{IMAGEID}:{DATE}"), "filename_template", ["':'"]),
     ("too long a template", ImageRuleSpec(filename_template="{IMAGEID}" + "x" * 200),
      "filename_template", ["longer than 200"]),
+    ("unknown output format", ImageRuleSpec(output_format="tiff"), "output_format",
+     ["'tiff'", "dicom, svs"]),
+    ("svs output without a folder", ImageRuleSpec(output_format="svs"), "file_location",
+     ["needs a folder"]),
+    ("relative file location", ImageRuleSpec(file_location="slides/out"), "file_location",
+     ["not an absolute path"]),
+    ("file location escaping upwards", ImageRuleSpec(file_location="/srv/../etc"),
+     "file_location", ["'..'"]),
 ]
 
 

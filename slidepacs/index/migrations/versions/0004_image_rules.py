@@ -29,6 +29,8 @@ def upgrade() -> None:
     sa.Column('case_id_regex', sa.Text(), nullable=False),
     sa.Column('filename_template', sa.String(length=200), nullable=False),
     sa.Column('require_barcode', sa.Boolean(), nullable=False),
+    sa.Column('output_format', sa.String(length=8), nullable=False),
+    sa.Column('file_location', sa.Text(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('pk'),
