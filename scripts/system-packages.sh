@@ -20,6 +20,8 @@ case "${1:-run}" in
     have_cmd Orthanc || need+=(orthanc)
     [ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)
     [ -x /usr/bin/time ] || need+=(time)          # GNU time: peak RSS of measured processes
+    have_cmd OrthancWSIDicomizer || need+=(orthanc-wsi)             # bench/wsi_peers.py
+    compgen -G "/usr/lib/*/libturbojpeg.so.0" >/dev/null || need+=(libturbojpeg0)  # wsidicomizer
     ;;
 esac
 
