@@ -48,19 +48,33 @@ def _kind(header: pydicom.Dataset) -> str:
     return str(image_type[2]) if len(image_type) > 2 else "VOLUME"
 
 
-def _frame_index(path: Path, header: pydicom.Dataset, column: int, row: int) -> int:
-    """The frame holding base tile (column, row): by position when the instance lists them."""
+def _frame_index(header: pydicom.Dataset, column: int, row: int) -> int | None:
+    """The frame of one instance holding base tile (column, row), if that instance has it.
+
+    By position when the instance lists them (TILED_SPARSE), else row by row (TILED_FULL,
+    counting from the instance's offset in its concatenation).
+    """
     per_frame = header.get("PerFrameFunctionalGroupsSequence")
     if per_frame is None:
         across = -(-int(header.TotalPixelMatrixColumns) // int(header.Columns))
-        return row * across + column
+        index = row * across + column - int(header.get("ConcatenationFrameOffsetNumber", 0))
+        return index if 0 <= index < int(header.NumberOfFrames) else None
     x, y = column * int(header.Columns) + 1, row * int(header.Rows) + 1
     for index, item in enumerate(per_frame):
         position = item.PlanePositionSlideSequence[0]
         if (int(position.ColumnPositionInTotalImagePixelMatrix) == x
                 and int(position.RowPositionInTotalImagePixelMatrix) == y):
             return index
-    raise LookupError(f"{path.name} has no frame at tile ({column}, {row})")
+    return None
+
+
+def _decoded_tile(base: list[tuple[Path, Any]], column: int, row: int) -> np.ndarray:
+    """Tile (column, row) of the base level, from whichever of its instances holds it."""
+    for path, header in base:
+        index = _frame_index(header, column, row)
+        if index is not None:
+            return pixel_array(path, index=index)
+    raise LookupError(f"no base-level instance has tile ({column}, {row})")
 
 
 def _reference_tile(svs: Path, column: int, row: int, size: int) -> np.ndarray:
@@ -97,17 +111,19 @@ def check_output(folder: Path, svs: Path) -> OutputCheck:
     if not levels:
         return OutputCheck(len(headers), 0, "–", 0, ", ".join(kinds) or "none",
                            "not checked", None, None)
-    base_path, base = max(levels, key=lambda item: int(item[1].TotalPixelMatrixColumns))
-    column = int(base.TotalPixelMatrixColumns) // int(base.Columns) // 2
+    width = max(int(h.TotalPixelMatrixColumns) for _p, h in levels)
+    base_instances = [(p, h) for p, h in levels if int(h.TotalPixelMatrixColumns) == width]
+    base = base_instances[0][1]
+    column = width // int(base.Columns) // 2
     row = int(base.TotalPixelMatrixRows) // int(base.Rows) // 2
     reference = _reference_tile(svs, column, row, int(base.Columns))
-    tile = pixel_array(base_path, index=_frame_index(base_path, base, column, row))
+    tile = _decoded_tile(base_instances, column, row)
     opens, wsidicom_delta = _wsidicom(folder, column, row, reference)
     return OutputCheck(
         instances=len(headers),
         levels=len({int(h.TotalPixelMatrixColumns) for _p, h in levels}),
-        base_size=f"{int(base.TotalPixelMatrixColumns):,} × {int(base.TotalPixelMatrixRows):,}",
-        base_frames=int(base.NumberOfFrames),
+        base_size=f"{width:,} × {int(base.TotalPixelMatrixRows):,}",
+        base_frames=sum(int(h.NumberOfFrames) for _p, h in base_instances),
         associated=", ".join(kinds) or "none",
         wsidicom=opens,
         pydicom_delta=_delta(tile, reference),
