@@ -16,7 +16,8 @@ from slidepacs.dicom.dicomdir import referenced_files
 from slidepacs.dicom.header import is_dicomdir
 from slidepacs.errors import InvalidInput, SlidepacsError
 from slidepacs.services.ingest import IngestFailure, IngestResult, IngestService, Outcome
-from slidepacs.services.slide_import import SlideImporter, is_slide_file
+from slidepacs.services.slide_import import SlideImporter
+from slidepacs.wsi.formats import is_svs_candidate
 
 log = logging.getLogger(__name__)
 REASONS_FILE = "reasons.tsv"
@@ -102,8 +103,9 @@ class ImportService:
         WSI first. ``sender``: the AE whose image rules apply to whole slides."""
         report = ImportReport()
         started = time.perf_counter()
-        slides = [item for item in items if is_slide_file(item.path)]
-        objects = [item for item in items if item not in set(slides)] if slides else items
+        slides = [item for item in items if is_svs_candidate(item.path)]
+        slide_set = set(slides)
+        objects = [item for item in items if item not in slide_set] if slides else items
         results = self._ingest.ingest_stream(
             (i.path for i in objects), source, self._batch_size, self._workers, sender
         )

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
+from slidepacs.dicom.header import WSI_SOP_CLASS
 from slidepacs.domain.image_rules import RuleDecision, SlideValues
 from slidepacs.domain.records import InstanceHeader
 from slidepacs.errors import InvalidInput
@@ -21,7 +22,6 @@ from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.services.image_rules import ImageRulesService
 
 log = logging.getLogger(__name__)
-WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
 
 
 class RuleBroken(InvalidInput):

@@ -4,7 +4,6 @@ and the series' instances go through the ingest service like any received instan
 from __future__ import annotations
 
 import hashlib
-import logging
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -12,19 +11,7 @@ from pathlib import Path
 from slidepacs.errors import InvalidInput, SlidepacsError
 from slidepacs.services.ingest import IngestFailure, IngestResult, IngestService
 
-log = logging.getLogger(__name__)
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 SEED_BYTES = 1 << 20  # the slide's first and last MiB (with its size) identify it
-
-
-def is_slide_file(path: Path) -> bool:
-    """True for a TIFF file that is not also a DICOM file (an SVS slide to convert)."""
-    try:
-        with open(path, "rb") as handle:
-            start = handle.read(132)
-    except OSError:
-        return False
-    return start[:4] in _TIFF_MAGIC and start[128:132] != b"DICM"
 
 
 class SlideImporter:

@@ -11,18 +11,17 @@ a crash the DICOM series is safe in the archive, its SVS copy is not written.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from slidepacs.dicom.header import read_header
+from slidepacs.dicom.header import WSI_SOP_CLASS, read_header
 from slidepacs.domain.events import InstanceStored
-from slidepacs.errors import SlidepacsError, StorageFailure
+from slidepacs.errors import SlidepacsError
 from slidepacs.services.image_rules import ImageRulesService
-from slidepacs.services.slide_gate import WSI_SOP_CLASS, SlideGate, image_id
+from slidepacs.services.slide_gate import SlideGate, image_id
+from slidepacs.storage import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +96,12 @@ class SlideOutputs:
         decision = self._rules.apply(sender, self._gate.values(header, instance))
         folder = Path(self._rules.output_of(sender)[1])
         target = folder / f"{decision.file_name or image_id(header)}.svs"
-        temporary = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
+
+        def write(temporary: Path) -> None:
             with open_slide(instance) as slide:
                 write_svs(slide, temporary)
-            _fsync(temporary)
-            os.replace(temporary, target)
-            _fsync(folder)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise StorageFailure(f"cannot write {target} ({exc.strerror or exc})") from None
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+
+        write_atomically(target, write)
         log.info("slide %s from %s written as %s", header.series.series_instance_uid, sender,
                  target)
         return target
@@ -119,10 +110,3 @@ class SlideOutputs:
         while not self._stop.wait(0.5):
             self.write_due()
 
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

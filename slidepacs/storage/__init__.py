@@ -6,9 +6,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from slidepacs.storage.filesystem import CopyProblem, MirroredFileStore, StagedFile
+from slidepacs.storage.filesystem import (
+    CopyProblem,
+    MirroredFileStore,
+    StagedFile,
+    write_atomically,
+)
 
-__all__ = ["BlobStore", "CopyProblem", "MirroredFileStore", "StagedFile", "instance_relpath"]
+__all__ = ["BlobStore", "CopyProblem", "MirroredFileStore", "StagedFile", "instance_relpath",
+           "write_atomically"]
 
 
 class BlobStore(Protocol):

@@ -326,6 +326,27 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
+    """Create or replace ``target`` with what ``write(temporary)`` writes: a temporary name
+    in the same folder, fsynced, renamed over ``target``, folder fsynced. StorageFailure if
+    it fails; then nothing is left behind."""
+    folder = target.parent
+    temporary = folder / f".{target.name}.{_writer_token()}{TEMP_SUFFIX}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write(temporary)
+        _fsync_file(temporary)
+        os.replace(temporary, target)
+        _fsync_folder(folder)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise StorageFailure(f"cannot write {target} ({exc.strerror or exc})") from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
 def _fsync_file(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:

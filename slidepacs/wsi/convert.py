@@ -10,12 +10,12 @@ from pathlib import Path
 
 from slidepacs.errors import Conflict, InvalidInput
 from slidepacs.wsi.dicom_reader import DicomSlide
+from slidepacs.wsi.formats import looks_like_tiff
 from slidepacs.wsi.model import SlideSource
 from slidepacs.wsi.svs_reader import SvsSlide
 from slidepacs.wsi.svs_writer import write_svs
 from slidepacs.wsi.to_dicom import DicomOptions, to_dicom
 
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 class Target(str, Enum):
@@ -25,18 +25,13 @@ class Target(str, Enum):
     SVS = "svs"
 
 
-def _looks_like_tiff(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(4) in _TIFF_MAGIC
-
-
 @contextmanager
 def open_slide(path: Path) -> Iterator[SlideSource]:
     """An SVS file, or a DICOM WSI series (a folder, or any one file of it)."""
     if not path.exists():
         raise InvalidInput(f"{path}: no such file or folder")
     try:
-        slide: SlideSource = SvsSlide(path) if path.is_file() and _looks_like_tiff(path) \
+        slide: SlideSource = SvsSlide(path) if path.is_file() and looks_like_tiff(path) \
             else DicomSlide(path)
     except PermissionError as exc:
         raise InvalidInput(f"{path}: unreadable ({exc.strerror})") from exc

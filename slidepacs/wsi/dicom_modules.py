@@ -15,10 +15,10 @@ from pydicom.tag import Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, generate_uid
 
 from slidepacs import __version__
+from slidepacs.dicom.header import WSI_SOP_CLASS
 from slidepacs.wsi.model import Associated, SlideMetadata
 from slidepacs.wsi.srgb import SRGB_ICC
 
-WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
 ORIENTATION = [0, -1, 0, -1, 0, 0]  # rows run along −Y, columns along −X: label on the left
 DEPTH_UM = 1.0
 
