@@ -68,6 +68,7 @@ from bench.dimse_bench import _stop, _wait_for_echo  # noqa: E402
 from bench.measure import machine_busy_seconds, wait_for_quiet  # noqa: E402
 from bench.orthanc import OrthancServer, free_port, orthanc_version, process_cpu_seconds  # noqa: E402
 from bench.query_bench import filters, index_rows, populate  # noqa: E402
+from bench.report import replace_generated_block  # noqa: E402
 from bench.run_all import snapshot_code  # noqa: E402
 from slidepacs.bootstrap import build_context  # noqa: E402
 from slidepacs.config import settings_for  # noqa: E402
@@ -824,14 +825,7 @@ def machine_markdown(command: str, args: argparse.Namespace, code: str, started:
 
 def update_results(generated: str) -> None:
     """Replace this script's block in bench/RESULTS.md (appending the section the first time)."""
-    text = RESULTS.read_text()
-    block = f"{BEGIN}\n{generated}\n{END}"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n" + block + "\n"
-    RESULTS.write_text(text)
+    replace_generated_block(RESULTS, SECTION, BEGIN, END, generated)
 
 
 # -- main -----------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ if __package__ in (None, ""):
 
 from bench.datasets import DataSet, ct_series, large_multiframe  # noqa: E402
 from bench.measure import check_child, run_child, wait_for_quiet  # noqa: E402
+from bench.report import replace_generated_block  # noqa: E402
 from bench.orthanc import (  # noqa: E402
     OrthancServer,
     free_port,
@@ -400,15 +401,8 @@ def machine_lines(command: str) -> str:
 
 
 def update_results(generated: str) -> None:
-    """Replace this script's block in bench/RESULTS.md (appending a section the first time)."""
-    text = RESULTS.read_text()
-    block = f"{BEGIN}\n{generated}\n{END}"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## DIMSE ingest: storescu → slidepacs, Orthanc, storescp\n\n" + block + "\n"
-    RESULTS.write_text(text)
+    """Replace this script's block in bench/RESULTS.md (appending the section the first time)."""
+    replace_generated_block(RESULTS, "## DIMSE ingest: storescu → slidepacs, Orthanc, storescp", BEGIN, END, generated)
 
 
 # -- main -----------------------------------------------------------------------------------

@@ -308,6 +308,20 @@ def results_markdown(machine: Machine, command: str, runs: int, threads: int,
     return "\n".join(parts) + "\n"
 
 
+def replace_generated_block(path: Path, title: str, begin: str, end: str,
+                            generated: str) -> None:
+    """Replace the block between ``begin`` and ``end`` in ``path`` with ``generated``; the
+    first time, append it under a new ``title`` section."""
+    text = path.read_text()
+    block = f"{begin}\n{generated}\n{end}"
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + f"\n\n{title}\n\n" + block + "\n"
+    path.write_text(text)
+
+
 def update_results_file(path: Path, generated: str) -> None:
     """Replace the generated block of ``path`` (keeping the hand-written text around it)."""
     text = path.read_text() if path.exists() else ""

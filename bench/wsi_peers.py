@@ -50,6 +50,7 @@ if __package__ in (None, ""):
 import tifffile  # noqa: E402
 
 from bench.measure import UserClock, run_child, wait_for_quiet  # noqa: E402
+from bench.report import replace_generated_block  # noqa: E402
 from bench.run_all import snapshot_code  # noqa: E402
 from bench.wsi_check import OutputCheck, check_output  # noqa: E402
 from bench.wsi_convert import _spec  # noqa: E402
@@ -450,15 +451,8 @@ def render(results: Results, peers: Sequence[Peer]) -> str:
 
 
 def update_results(generated: str) -> None:
-    """Replace this script's block in RESULTS.md (appending the section the first time)."""
-    text = RESULTS.read_text()
-    block = f"{BEGIN}\n{generated}\n{END}"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n{TITLE}\n\n" + block + "\n"
-    RESULTS.write_text(text)
+    """Replace this script's block in bench/RESULTS.md (appending the section the first time)."""
+    replace_generated_block(RESULTS, TITLE, BEGIN, END, generated)
 
 
 # -- main -----------------------------------------------------------------------------------
