@@ -14,7 +14,7 @@ import pytest
 
 from slidepacs.bootstrap import AppContext, build_context
 from slidepacs.config import Settings, settings_for
-from slidepacs.domain.forward_queue import DestinationStatus, ForwardJob
+from slidepacs.domain.forward_queue import DestinationStatus, ForwardJob, RetryPolicy
 from slidepacs.domain.forwarding import RuleSpec
 from slidepacs.errors import Conflict, InvalidInput, NotFound
 from slidepacs.testing.generators import write_ct_series
@@ -171,6 +171,8 @@ def test_forward_retry_resets_failed_jobs_and_sends_waiting_ones_now(
         for job in _claim_all(context, "AI_NODE"):
             context.forwarding.fail(job, "refused")
         time.sleep(0.45)
+    # a backoff long enough that the waiting job is still waiting however slow the machine
+    context.forwarding.policy = RetryPolicy(base=600, maximum=600, max_attempts=3)
     [waiting] = context.forwarding.claim("ARCHIVE2", 1)
     context.forwarding.fail(waiting, "busy")
     assert _counts(context) == {"AI_NODE": (0, 0, 0, 2), "ARCHIVE2": (2, 0, 0, 0)}
