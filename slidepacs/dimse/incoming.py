@@ -148,6 +148,9 @@ def discard_unhandled_datasets(association: Any) -> None:
     """Remove the files of data sets no handler will see: one whose receipt was cut off,
     and complete ones still queued when the association ended. (pynetdicom removes a file
     after its handler returns, and never the others.)"""
+    receiver = getattr(getattr(association, "dul", None), "store_receiver", None)
+    if receiver is not None:
+        receiver.discard()
     dimse = getattr(association, "dimse", None)
     files = [getattr(getattr(dimse, "message", None), "_data_set_file", None)]
     queue = getattr(dimse, "msg_queue", None)
