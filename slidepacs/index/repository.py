@@ -87,6 +87,7 @@ class IndexRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._bound: Connection | None = None
         self.aes = AERepository(session)
         self.forwarding = ForwardRepository(session)
         self.image_rules = ImageRulesRepository(session)
@@ -244,7 +245,9 @@ class IndexRepository:
     def _connection(self) -> Connection:
         """The transaction's connection, for precompiled Core statements (no ORM overhead on
         the ingest path: each instance costs a handful of statements)."""
-        return self.session.connection()
+        if self._bound is None:
+            self._bound = self.session.connection()
+        return self._bound
 
     def _refresh_counters(self, series_and_studies: set[tuple[int, int]]) -> None:
         """Recount instances per series and series/instances/modalities per study."""

@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from slidepacs.storage.filesystem import CopyProblem, MirroredFileStore, StagedFile
+from slidepacs.storage.filesystem import CopyProblem, MirroredFileStore, PendingPublish, StagedFile
 
-__all__ = ["BlobStore", "CopyProblem", "MirroredFileStore", "StagedFile", "instance_relpath"]
+__all__ = ["BlobStore", "CopyProblem", "MirroredFileStore", "PendingPublish", "StagedFile",
+           "instance_relpath"]
 
 
 class BlobStore(Protocol):
@@ -28,6 +29,9 @@ class BlobStore(Protocol):
 
     def publish(self, staged: Iterable[StagedFile]) -> None:
         """Make staged copies visible under their final names, durably."""
+
+    def begin_publish(self, staged: Iterable[StagedFile]) -> PendingPublish:
+        """Make staged copies visible under their final names; durable once waited for."""
 
     def discard(self, staged: StagedFile) -> None:
         """Drop a staged copy."""
