@@ -51,6 +51,7 @@ REACTOR_TICK = 0.001  # the association reactor's per-turn sleep, the only one r
 SEND_QUEUE_SIZE = 8   # PDUs a handler may queue ahead of the socket
 _PDU_HEADER = struct.Struct(">BBL")
 _PDU_TYPES = frozenset(range(0x01, 0x08))
+PDUS_PER_TURN = 64  # P-DATA-TFs of one data set read per reactor turn, if already waiting
 
 
 class FastAssociationSocket(transport.AssociationSocket):
@@ -248,37 +249,46 @@ class DULServiceProvider(dul.DULServiceProvider):
 
     def _read_pdu_data(self) -> None:
         """pynetdicom's ``_read_pdu_data``, except that a P-DATA-TF is read into a reused
-        buffer and first offered to the association's :class:`StoreReceiver`, if any."""
+        buffer and first offered to the association's :class:`StoreReceiver`, if any; while
+        that receives a data set, the PDUs already waiting are read in the same turn."""
         receiver: StoreReceiver | None = getattr(self, "store_receiver", None)
         if receiver is None:
             super()._read_pdu_data()
             return
+        for _ in range(PDUS_PER_TURN):
+            if not (self._read_pdu(receiver) and receiver.receiving and not self._kill_thread
+                    and self.socket is not None and self.socket.ready):
+                return
+
+    def _read_pdu(self, receiver: StoreReceiver) -> bool:
+        """Read one PDU; True if the receiver took it."""
         try:
             header = self.socket.recv(6)  # type: ignore[union-attr]
             pdu_type, _, pdu_length = _PDU_HEADER.unpack(header)
         except (OSError, TimeoutError, struct.error):
             LOGGER.error("Connection closed before the entire PDU was received")
             self.event_queue.put("Evt17")
-            return
+            return False
         if pdu_type not in _PDU_TYPES:
             LOGGER.error(f"Unknown PDU type received '0x{pdu_type:02X}'")
             self.event_queue.put("Evt19")
-            return
+            return False
         try:
             body = (self.socket.recv_reusing(pdu_length)  # type: ignore[union-attr]
                     if pdu_type == P_DATA_TF else memoryview(self.socket.recv(pdu_length)))  # type: ignore[union-attr]
         except (OSError, TimeoutError):
             LOGGER.error("Connection closed before the entire PDU was received")
             self.event_queue.put("Evt17")
-            return
+            return False
         if len(body) != pdu_length:
             LOGGER.error(f"The received PDU is shorter than expected ({len(body) + 6} of "
                          f"{6 + pdu_length} bytes received)")
             self.event_queue.put("Evt17")
-            return
+            return False
         if pdu_type == P_DATA_TF and receiver.take(body):
-            return
+            return True
         self._queue_pdu(bytes(header) + bytes(body))
+        return False
 
     def _queue_pdu(self, bytestream: bytes) -> None:
         """Decode a PDU for pynetdicom's state machine (the end of its ``_read_pdu_data``)."""

@@ -59,6 +59,11 @@ class StoreReceiver:
         self._request: StoreRequest | None = None
         self._transfer: tuple[Any, ReceivedFile] | None = None  # (context, file)
 
+    @property
+    def receiving(self) -> bool:
+        """A data set is being received."""
+        return self._transfer is not None
+
     def take(self, body: memoryview) -> bool:
         """Handle one P-DATA-TF body (the PDU after its 6-byte header). False: it is not
         for this path and nothing of it was used (pynetdicom gets it)."""
