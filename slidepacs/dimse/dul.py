@@ -14,6 +14,9 @@
   message or an A-RELEASE/A-ABORT is queued for it (at most :data:`IDLE_WAIT` either way, so
   timers and stop flags are still seen). pynetdicom's logic is unchanged: only the ``time``
   module its two modules see is replaced, by one whose ``sleep`` asks the current thread.
+- C-STORE: an AE with a ``store_handler`` (slidepacs' listeners) has its plain C-STORE-RQs
+  received, stored and answered by the DUL thread itself (dimse.store_receiver), P-DATA-TF
+  bodies read into one reused buffer; everything else takes pynetdicom's path.
 - Limits: a PDU announcing more than the AE's maximum PDU length (1 MiB for control PDUs)
   drops the connection before anything is read; the send queue is bounded, so a handler
   that produces responses faster than the peer takes them waits (and sees a C-CANCEL).
@@ -26,6 +29,7 @@ import os
 import queue
 import select
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -36,12 +40,18 @@ from pynetdicom import association as pynetdicom_association
 from pynetdicom import dul, transport
 from pynetdicom.association import Association
 
+from slidepacs.dimse.commands import P_DATA_TF
+from slidepacs.dimse.store_receiver import StoreReceiver
+
 LOGGER = logging.getLogger(__name__)
 READ_CHUNK = 1 << 20
 LONGEST_CONTROL_PDU = 1 << 20  # an A-ASSOCIATE-RQ with every context and extended negotiation
 IDLE_WAIT = 0.02      # longest wait without activity: timers and stop flags are seen this soon
 REACTOR_TICK = 0.001  # the association reactor's per-turn sleep, the only one replaced there
 SEND_QUEUE_SIZE = 8   # PDUs a handler may queue ahead of the socket
+_PDU_HEADER = struct.Struct(">BBL")
+_PDU_TYPES = frozenset(range(0x01, 0x08))
+PDUS_PER_TURN = 64  # P-DATA-TFs of one data set read per reactor turn, if already waiting
 
 
 class FastAssociationSocket(transport.AssociationSocket):
@@ -60,17 +70,35 @@ class FastAssociationSocket(transport.AssociationSocket):
             self.close()
             return bytearray()
         buffer = bytearray(nr_bytes)
-        view = memoryview(buffer)
+        received = _receive_into(sock, buffer, nr_bytes)
+        if received < nr_bytes:
+            del buffer[received:]
+        return buffer
+
+    def recv_reusing(self, nr_bytes: int) -> memoryview:
+        """As :meth:`recv`, into a buffer kept for the next call (no allocation per PDU):
+        the view is valid until then."""
+        sock = self.socket
+        if sock is None:
+            return memoryview(b"")
+        if nr_bytes > _longest_pdu(self.assoc):
+            return memoryview(self.recv(nr_bytes))  # refused and closed, as recv does
+        buffer: bytearray | None = getattr(self, "_reused", None)
+        if buffer is None or len(buffer) < nr_bytes:
+            buffer = self._reused = bytearray(nr_bytes)
+        return memoryview(buffer)[:_receive_into(sock, buffer, nr_bytes)]
+
+
+def _receive_into(sock: Any, buffer: bytearray, nr_bytes: int) -> int:
+    """Read up to ``nr_bytes`` into the start of ``buffer``; fewer if the peer closed."""
+    with memoryview(buffer) as view:
         received = 0
         while received < nr_bytes:
-            count = sock.recv_into(view[received:], min(nr_bytes - received, READ_CHUNK))
+            count = sock.recv_into(view[received:nr_bytes], min(nr_bytes - received, READ_CHUNK))
             if not count:
-                view.release()
-                del buffer[received:]
-                return buffer
+                break
             received += count
-        view.release()
-        return buffer
+    return received
 
 
 def _longest_pdu(association: Any) -> int:
@@ -128,6 +156,15 @@ class ServedAssociation(Association):
         """Something was queued for the reactor (or the DUL ended): end its wait."""
         self._activity.set()
 
+    serving: bool = False  # a request is being served (the DUL's StoreReceiver waits)
+
+    def _serve_request(self, msg: Any, context_id: int) -> None:
+        self.serving = True
+        try:
+            super()._serve_request(msg, context_id)
+        finally:
+            self.serving = False
+
     def wait_for_activity(self, seconds: float) -> None:
         """The reactor's per-turn sleep: return once a message or ACSE primitive is queued."""
         if seconds != REACTOR_TICK:
@@ -149,6 +186,7 @@ class DULServiceProvider(dul.DULServiceProvider):
 
     _wake_read: int
     _wake_write: int
+    store_receiver: StoreReceiver | None = None
 
     def serve(self, association: Association) -> None:
         """Wire the wake-ups between this DUL and its association (before either starts)."""
@@ -160,6 +198,10 @@ class DULServiceProvider(dul.DULServiceProvider):
         self.to_provider_queue = _SendQueue(self._wake, self)
         self.to_user_queue = _WakingQueue(association.wake)
         association.dimse.msg_queue = _WakingQueue(association.wake)
+        handler = getattr(association.ae, "store_handler", None)
+        incoming_path = getattr(association.ae, "incoming_path", None)
+        if handler is not None and incoming_path is not None:
+            self.store_receiver = StoreReceiver(self, handler, incoming_path)
 
     def run(self) -> None:
         try:
@@ -204,6 +246,60 @@ class DULServiceProvider(dul.DULServiceProvider):
                 pass
         except (BlockingIOError, OSError):
             pass
+
+    def _read_pdu_data(self) -> None:
+        """pynetdicom's ``_read_pdu_data``, except that a P-DATA-TF is read into a reused
+        buffer and first offered to the association's :class:`StoreReceiver`, if any; while
+        that receives a data set, the PDUs already waiting are read in the same turn."""
+        receiver: StoreReceiver | None = getattr(self, "store_receiver", None)
+        if receiver is None:
+            super()._read_pdu_data()
+            return
+        for _ in range(PDUS_PER_TURN):
+            if not (self._read_pdu(receiver) and receiver.receiving and not self._kill_thread
+                    and self.socket is not None and self.socket.ready):
+                return
+
+    def _read_pdu(self, receiver: StoreReceiver) -> bool:
+        """Read one PDU; True if the receiver took it."""
+        try:
+            header = self.socket.recv(6)  # type: ignore[union-attr]
+            pdu_type, _, pdu_length = _PDU_HEADER.unpack(header)
+        except (OSError, TimeoutError, struct.error):
+            LOGGER.error("Connection closed before the entire PDU was received")
+            self.event_queue.put("Evt17")
+            return False
+        if pdu_type not in _PDU_TYPES:
+            LOGGER.error(f"Unknown PDU type received '0x{pdu_type:02X}'")
+            self.event_queue.put("Evt19")
+            return False
+        try:
+            body = (self.socket.recv_reusing(pdu_length)  # type: ignore[union-attr]
+                    if pdu_type == P_DATA_TF else memoryview(self.socket.recv(pdu_length)))  # type: ignore[union-attr]
+        except (OSError, TimeoutError):
+            LOGGER.error("Connection closed before the entire PDU was received")
+            self.event_queue.put("Evt17")
+            return False
+        if len(body) != pdu_length:
+            LOGGER.error(f"The received PDU is shorter than expected ({len(body) + 6} of "
+                         f"{6 + pdu_length} bytes received)")
+            self.event_queue.put("Evt17")
+            return False
+        if pdu_type == P_DATA_TF and receiver.take(body):
+            return True
+        self._queue_pdu(bytes(header) + bytes(body))
+        return False
+
+    def _queue_pdu(self, bytestream: bytes) -> None:
+        """Decode a PDU for pynetdicom's state machine (the end of its ``_read_pdu_data``)."""
+        try:
+            pdu, event = self._decode_pdu(bytearray(bytestream))
+            self.event_queue.put(event)
+        except Exception:
+            LOGGER.exception("Unable to decode the received PDU data")
+            self.event_queue.put("Evt19")
+            return
+        self._recv_pdu.put(pdu)
 
     def _process_recv_primitive(self) -> bool:
         reading_turn = getattr(self, "_reading_turn", True)

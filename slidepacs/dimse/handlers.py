@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -77,14 +78,21 @@ class DimseHandlers:
         return SUCCESS
 
     def on_store(self, event: Any) -> int | Dataset:
-        """C-STORE: the received file (already on disk) goes through the ingest service."""
-        calling = _calling(event)
-        received = event.request._dataset_file
+        """C-STORE (pynetdicom's path): see :meth:`store`."""
+        return self.store(event.assoc, str(event.context.abstract_syntax), event.request,
+                          event.request._dataset_file)
+
+    def store(self, association: Any, context_sop_class: str, request: Any,
+              received: Any) -> int | Dataset:
+        """C-STORE: the received file (already on disk) goes through the ingest service.
+        ``request`` has the request's Affected SOP Class/Instance UIDs (pynetdicom's
+        primitive, or dimse.store_receiver's own)."""
+        calling = str(association.requestor.ae_title).strip()
         try:
             received.close()  # complete: the store may now move it (its fsync has started)
-            self.services.registry.register_on_first_store(calling, event.assoc.requestor.address)
-            expected = check_received(event.request, event.context.abstract_syntax, received)
-            self.services.ingest.ingest_received(event.dataset_path, source=f"dicom:{calling}",
+            self.services.registry.register_on_first_store(calling, association.requestor.address)
+            expected = check_received(request, context_sop_class, received)
+            self.services.ingest.ingest_received(Path(received.name), source=f"dicom:{calling}",
                                                  checksum=getattr(received, "checksum", None),
                                                  durable=getattr(received, "wait_durable", None),
                                                  expected=expected, sender=calling)

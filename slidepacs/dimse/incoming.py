@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 WRITEBACK_BYTES = 32 << 20  # start writing a large file to disk every 32 MiB received
+HASH_THREAD_BYTES = 4 << 20  # a file this large is hashed by a thread of its own
+HASH_QUEUE = 16  # writes a hashing thread may lag behind
 _syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="received-fsync")
 
 
@@ -39,6 +42,9 @@ class ReceivedFile:
     Its data reach the disk while it arrives: every :data:`WRITEBACK_BYTES` a background
     ``fdatasync`` starts, and :meth:`close` starts the last one, so that the store's wait
     for durability (:meth:`wait_durable`) overlaps with parsing and indexing.
+
+    Once a file grows past :data:`HASH_THREAD_BYTES`, the rest is hashed by a thread of its
+    own (:class:`_Hasher`), so that hashing a large data set overlaps receiving and writing it.
 
     Writing never raises: pynetdicom writes from its protocol thread, where an exception
     ends the association without a word to the peer. A file that cannot be written (disk
@@ -53,6 +59,7 @@ class ReceivedFile:
         self.failure: OSError | None = None
         self._unsynced = 0
         self._sync: Future[None] | None = None
+        self._hasher: _Hasher | None = None
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
@@ -67,6 +74,8 @@ class ReceivedFile:
     @property
     def checksum(self) -> str:
         """The checksum of everything written so far."""
+        if self._hasher is not None:
+            self._hasher.finish()
         return self._digest.hexdigest()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -74,7 +83,12 @@ class ReceivedFile:
         view = memoryview(data)
         if self.failure is not None:
             return len(view)
-        self._digest.update(view)
+        if self._hasher is None and self.size + len(view) >= HASH_THREAD_BYTES:
+            self._hasher = _Hasher(self._digest)
+        if self._hasher is not None:
+            self._hasher.update(view)
+        else:
+            self._digest.update(view)
         written = 0
         try:
             while written < len(view):
@@ -93,11 +107,12 @@ class ReceivedFile:
         """Nothing is buffered."""
 
     def close(self) -> None:
-        """Start making the data durable, then close (again is harmless)."""
-        if self._fd < 0:
-            return
-        fd, self._fd = self._fd, -1
-        self._sync = _syncer.submit(_sync_and_close, fd, self._sync)
+        """Start making the data durable, close, and finish hashing (again is harmless)."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            self._sync = _syncer.submit(_sync_and_close, fd, self._sync)
+        if self._hasher is not None:
+            self._hasher.finish()
 
     def wait_durable(self) -> None:
         """Block until everything written is on disk (after :meth:`close`); OSError if not."""
@@ -110,6 +125,8 @@ class ReceivedFile:
     def _fail(self, error: OSError) -> None:
         """Give up on this data set: remember why and free its space now."""
         self.failure = error
+        if self._hasher is not None:
+            self._hasher.finish()
         log.warning("cannot write the data set being received to %s: %s", self.name,
                     error.strerror or error)
         if self._fd >= 0:
@@ -121,6 +138,32 @@ class ReceivedFile:
             os.unlink(self.name)
         except OSError:
             pass
+
+
+class _Hasher:
+    """Feeds a digest from a thread of its own, in order (hashing releases the GIL)."""
+
+    def __init__(self, digest: Any) -> None:
+        self._digest = digest
+        self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=HASH_QUEUE)
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._run, name="received-hash", daemon=True)
+        self._thread.start()
+
+    def update(self, data: memoryview) -> None:
+        """Queue a copy of ``data`` (the caller may reuse its buffer); waits while full."""
+        self._pending.put(bytes(data))
+
+    def finish(self) -> None:
+        """Wait until everything queued is hashed (again is harmless)."""
+        if self._thread is not None:
+            self._pending.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (data := self._pending.get()) is not None:
+            self._digest.update(data)
 
 
 def _sync_and_close(fd: int, earlier: Future[None] | None) -> None:
@@ -148,6 +191,9 @@ def discard_unhandled_datasets(association: Any) -> None:
     """Remove the files of data sets no handler will see: one whose receipt was cut off,
     and complete ones still queued when the association ended. (pynetdicom removes a file
     after its handler returns, and never the others.)"""
+    receiver = getattr(getattr(association, "dul", None), "store_receiver", None)
+    if receiver is not None:
+        receiver.discard()
     dimse = getattr(association, "dimse", None)
     files = [getattr(getattr(dimse, "message", None), "_data_set_file", None)]
     queue = getattr(dimse, "msg_queue", None)

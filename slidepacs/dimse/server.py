@@ -23,6 +23,7 @@ from pynetdicom.sop_class import (
 )
 
 from slidepacs.dimse.handlers import DimseHandlers
+from slidepacs.dimse.store_receiver import StoreHandler
 from slidepacs.dimse.transport import AssociationServer
 from slidepacs.errors import ConfigError
 from slidepacs.services.ae_registry import AERegistry
@@ -69,13 +70,16 @@ class Listener:
 class RegistryAE(AE):
     """An AE that admits an association only from a registered title at its registered address
     (rejected with "calling AE title not recognised" otherwise), and receives C-STORE data
-    sets into files from ``incoming_path`` (see dimse.incoming)."""
+    sets into files from ``incoming_path`` (see dimse.incoming), plain C-STOREs through its
+    own receive path to ``store_handler`` (see dimse.store_receiver)."""
 
     def __init__(self, ae_title: str, registry: AERegistry,
-                 incoming_path: Callable[[], Path] | None = None) -> None:
+                 incoming_path: Callable[[], Path] | None = None,
+                 store_handler: StoreHandler | None = None) -> None:
         super().__init__(ae_title)
         self._registry = registry
         self.incoming_path = incoming_path
+        self.store_handler = store_handler
 
     @property  # type: ignore[override]
     def require_calling_aet(self) -> list[str]:
@@ -140,7 +144,7 @@ class DimseServer:
 
     def _application_entity(self, listener: Listener) -> AE:
         ae = RegistryAE(listener.ae_title, self._registry,
-                        self._handlers.services.ingest.incoming_path)
+                        self._handlers.services.ingest.incoming_path, self._handlers.store)
         ae.maximum_pdu_size = MAX_PDU
         ae.maximum_associations = 64
         ae.require_called_aet = True

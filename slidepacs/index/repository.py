@@ -87,6 +87,7 @@ class IndexRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._bound: Connection | None = None
         self.aes = AERepository(session)
         self.forwarding = ForwardRepository(session)
         self.image_rules = ImageRulesRepository(session)
@@ -255,7 +256,9 @@ class IndexRepository:
     def _connection(self) -> Connection:
         """The transaction's connection, for precompiled Core statements (no ORM overhead on
         the ingest path: each instance costs a handful of statements)."""
-        return self.session.connection()
+        if self._bound is None:
+            self._bound = self.session.connection()
+        return self._bound
 
     def _refresh_counters(self, series_and_studies: set[tuple[int, int]]) -> None:
         """Recount instances per series and series/instances/modalities per study."""
@@ -423,11 +426,14 @@ def _lock_key(uid: str) -> int:
 
 def _fitted(table: type, values: dict[str, object]) -> dict[str, object]:
     """Cut over-long text to its column's length (the stored file keeps the full value)."""
+    lengths = _text_lengths(table)
+    return {key: value[:lengths[key]] if isinstance(value, str) and key in lengths else value
+            for key, value in values.items()}
+
+
+@functools.cache
+def _text_lengths(table: type) -> dict[str, int]:
+    """Each bounded text column's length."""
     columns = table.__table__.columns  # type: ignore[attr-defined]
-    fitted = {}
-    for key, value in values.items():
-        column_type = columns[key].type
-        if isinstance(value, str) and isinstance(column_type, String) and column_type.length:
-            value = value[: column_type.length]
-        fitted[key] = value
-    return fitted
+    return {column.key: column.type.length for column in columns
+            if isinstance(column.type, String) and column.type.length}

@@ -288,13 +288,15 @@ class IngestService:
             known = repo.find_instances_by_uid(uids)
             new: dict[str, NewInstance] = {}
             results = [self._apply(repo, p, source, known, new, to_publish) for p in batch]
-            repo.add_instances(list(new.values()), source, location_pks)
-            repo.flush()
+            # renamed now, their folders fsynced while the rows are written; durable before
+            # the commit, and back under their temporary names if anything fails before it
+            pending = self._store.begin_publish(to_publish)
             try:
-                self._store.publish(to_publish)
+                repo.add_instances(list(new.values()), source, location_pks)
+                repo.flush()
+                pending.wait()
             except BaseException:
-                for staged in to_publish:
-                    self._store.remove(staged.relpath)
+                pending.undo()
                 raise
         self._location_pks = location_pks
         return results

@@ -9,12 +9,13 @@ from typing import BinaryIO, Protocol
 from slidepacs.storage.filesystem import (
     CopyProblem,
     MirroredFileStore,
+    PendingPublish,
     StagedFile,
     write_atomically,
 )
 
-__all__ = ["BlobStore", "CopyProblem", "MirroredFileStore", "StagedFile", "instance_relpath",
-           "write_atomically"]
+__all__ = ["BlobStore", "CopyProblem", "MirroredFileStore", "PendingPublish", "StagedFile",
+           "instance_relpath", "write_atomically"]
 
 
 class BlobStore(Protocol):
@@ -34,6 +35,9 @@ class BlobStore(Protocol):
 
     def publish(self, staged: Iterable[StagedFile]) -> None:
         """Make staged copies visible under their final names, durably."""
+
+    def begin_publish(self, staged: Iterable[StagedFile]) -> PendingPublish:
+        """Make staged copies visible under their final names; durable once waited for."""
 
     def discard(self, staged: StagedFile) -> None:
         """Drop a staged copy."""

@@ -22,6 +22,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -140,17 +141,25 @@ class MirroredFileStore:
 
     def publish(self, staged: Iterable[StagedFile]) -> None:
         """Rename staged files to their final names in every location, then fsync folders."""
-        folders: set[Path] = set()
+        self.begin_publish(staged).wait()
+
+    def begin_publish(self, staged: Iterable[StagedFile]) -> PendingPublish:
+        """Rename staged files to their final names in every location and start fsyncing
+        their folders in the background (so that the caller's index statements overlap the
+        disk's wait); :meth:`PendingPublish.wait` before committing anything that refers
+        to them. StorageFailure (nothing renamed) if a rename fails."""
+        renamed: list[tuple[Path, Path]] = []
         try:
             for item in staged:
                 for location, temporary in zip(self.locations, item.temporaries, strict=True):
                     final = self.resolve(location, item.relpath)
                     os.replace(temporary, final)
-                    folders.add(final.parent)
-            for folder in folders:
-                _fsync_folder(folder)
+                    renamed.append((temporary, final))
         except OSError as exc:
+            PendingPublish(renamed, []).undo()
             raise StorageFailure(f"cannot publish stored files: {exc.strerror or exc}") from None
+        folders = {final.parent for _, final in renamed}
+        return PendingPublish(renamed, [_folder_syncer.submit(_fsync_folder, f) for f in folders])
 
     def discard(self, staged: StagedFile) -> None:
         """Remove the temporary files of a staged file that will not be published."""
@@ -232,6 +241,36 @@ class MirroredFileStore:
         if location not in target.parents:
             raise InvalidInput(f"storage path {relpath!r} escapes the storage location")
         return target
+
+
+class PendingPublish:
+    """Files renamed to their final names whose folders are being fsynced."""
+
+    def __init__(self, renamed: list[tuple[Path, Path]], syncs: list[Future[None]]) -> None:
+        self._renamed = renamed
+        self._syncs = syncs
+
+    def wait(self) -> None:
+        """Block until the renames are durable; StorageFailure if a folder cannot be synced."""
+        for sync in self._syncs:
+            try:
+                sync.result()
+            except OSError as exc:
+                raise StorageFailure(f"cannot publish stored files: {exc.strerror or exc}") from None
+
+    def undo(self) -> None:
+        """Rename the files back to their temporary names (removed if that fails), as if
+        never published; waits for the folder fsyncs still running."""
+        for sync in self._syncs:
+            sync.exception()
+        for temporary, final in reversed(self._renamed):
+            try:
+                os.replace(final, temporary)
+            except OSError:
+                _remove_quietly([final])
+
+
+_folder_syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="folder-fsync")
 
 
 @functools.cache

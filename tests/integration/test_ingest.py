@@ -174,3 +174,33 @@ def test_commit_failure_after_publishing_fails_the_batch_and_a_resend_stores_it(
     again = app.ingest.ingest_batch(paths)
     assert [r.outcome for r in again] == [Outcome.STORED] * 3  # type: ignore[union-attr]
     assert app.storage_check.verify().clean
+
+
+def test_a_failure_after_the_rename_puts_the_files_back_and_the_batch_is_retried_alone(
+        mirrored, tmp_path, monkeypatch):
+    """Files are renamed to their final names before the index rows are written (their
+    folders are fsynced meanwhile); if writing the rows fails, they go back to their
+    temporary names, as if never published, and each object is retried on its own."""
+    from slidepacs.errors import IndexFailure
+    from slidepacs.index.repository import IndexRepository
+
+    paths = write_ct_series(tmp_path / "in", 3, size=32)
+    original = IndexRepository.add_instances
+    calls = []
+
+    def fail_first(self, items, source, location_pks):
+        calls.append(len(items))
+        if len(calls) == 1:
+            assert all(mirrored.store.resolve(mirrored.store.locations[0], i.file.relpath)
+                       .is_file() for i in items)  # renamed already
+            raise IndexFailure("index database error (simulated)")
+        return original(self, items, source, location_pks)
+
+    monkeypatch.setattr(IndexRepository, "add_instances", fail_first)
+    results = mirrored.ingest.ingest_batch(paths)
+    assert calls == [3, 1, 1, 1]
+    assert [r.outcome for r in results] == [Outcome.STORED] * 3  # type: ignore[union-attr]
+    assert counts(mirrored)[3] == 3
+    for names in stored_files(mirrored).values():
+        assert len(names) == 3 and not [n for n in names if n.endswith(".tmp")]
+    assert mirrored.storage_check.verify().clean
