@@ -162,8 +162,8 @@ def main() -> None:
             print(f"backend {app.engine.dialect.name}: populated {args.instances:,} instances, "
                   f"{studies:,} studies, {patients:,} patients in {time.perf_counter() - started:.0f} s")
             service = QueryService(app.unit_of_work)
-            print(f"| query (study level, limit 100) | p50 ms | p99 ms | rows |")
-            print(f"| --- | ---: | ---: | ---: |")
+            print("| query (study level, limit 100) | p50 ms | p99 ms | rows |")
+            print("| --- | ---: | ---: | ---: |")
             for name, make in scenarios(studies, patients).items():
                 p50, p99, rows = measure(service, make, args.runs)
                 print(f"| {name} | {p50:.2f} | {p99:.2f} | {rows} |")

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from slidepacs.errors import Conflict, IndexFailure
 from slidepacs.index.repository import IndexRepository
