@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydicom
 from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -212,6 +215,9 @@ def _slide(dataset: Dataset, sop_class: str) -> SlideRecord:
 
 def _text(dataset: Dataset, keyword: str) -> str:
     """The value of ``keyword`` as decoded text; multi-values joined by backslash."""
+    quick = _raw_text(dataset, keyword)
+    if quick is not None:
+        return quick
     try:
         value = dataset.get(keyword)  # one lookup; converts only this element
     except Exception as exc:
@@ -223,6 +229,42 @@ def _text(dataset: Dataset, keyword: str) -> str:
     if isinstance(value, bytes):
         return value.decode("latin-1").strip().rstrip("\x00")
     return str(value).strip().rstrip("\x00")
+
+
+def _raw_text(dataset: Dataset, keyword: str) -> str | None:
+    """``_text`` without pydicom's value conversion, for the common case: a raw, loaded
+    element of a plain string VR holding only ASCII without escape sequences (the same text in
+    every character set),
+    or a binary US/UL/SS/SL. None when the element needs pydicom's full conversion."""
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        tag = _TAGS[keyword] = tag_for_keyword(keyword)
+    element = dataset._dict.get(tag)  # the stored element itself; get() would convert it
+    if element is None:
+        return ""
+    if type(element) is not RawDataElement or element.value is None:
+        return None
+    vr = element.VR or _implicit_vr(tag)
+    value = element.value
+    if vr in _PLAIN_TEXT_VRS and value.isascii() and b"\x1b" not in value:
+        return value.decode("ascii").strip().rstrip("\x00")
+    if vr in _BINARY_INTEGERS and len(value) == _BINARY_INTEGERS[vr][1]:
+        code = ("<" if element.is_little_endian else ">") + _BINARY_INTEGERS[vr][0]
+        return str(struct.unpack(code, value)[0])
+    return None
+
+
+def _implicit_vr(tag: int) -> str | None:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
+_TAGS: dict[str, int] = {}
+_PLAIN_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH",
+                             "ST", "TM", "UC", "UI", "UT"})
+_BINARY_INTEGERS = {"US": ("H", 2), "UL": ("I", 4), "SS": ("h", 2), "SL": ("i", 4)}
 
 
 def _integer(dataset: Dataset, keyword: str) -> int | None:
