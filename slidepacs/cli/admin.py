@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from slidepacs.bootstrap import check_locations, connect_index
 from slidepacs.cli.context import app_context, console, reported_errors, state_of
-from slidepacs.config import masked
-from slidepacs.index.database import current_revision, head_revision, upgrade
-from slidepacs.services.storage_check import VerifyReport
+
+if TYPE_CHECKING:
+    from slidepacs.services.storage_check import VerifyReport
+
+# The configuration, index and bootstrap modules (pydantic, SQLAlchemy, pydicom, …) are
+# imported inside the commands that use them, so that the CLI starts quickly.
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Index database schema.", no_args_is_help=True)
@@ -24,6 +26,8 @@ def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of TOML.")] = False,
 ) -> None:
     """Print the effective configuration (file + environment + defaults), secrets masked."""
+    from slidepacs.config import masked
+
     settings = state_of(ctx).settings()
     data = masked(settings)
     if as_json:
@@ -50,6 +54,9 @@ def _toml_value(value: object) -> str:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the index schema to this version (creating it if empty)."""
+    from slidepacs.bootstrap import check_locations, connect_index
+    from slidepacs.index.database import upgrade
+
     settings = state_of(ctx).settings()
     with reported_errors():
         check_locations(settings)
@@ -67,6 +74,9 @@ def db_upgrade(ctx: typer.Context) -> None:
 @db_app.command("status")
 def db_status(ctx: typer.Context) -> None:
     """Show the index schema revision and whether it needs migrating."""
+    from slidepacs.bootstrap import connect_index
+    from slidepacs.index.database import current_revision, head_revision
+
     settings = state_of(ctx).settings()
     with reported_errors():
         engine = connect_index(settings)

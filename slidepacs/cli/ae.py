@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from slidepacs.cli.context import app_context, console, state_of
-from slidepacs.dimse.scu import echo
 
 ae_app = typer.Typer(help="Registered remote DICOM AEs.", no_args_is_help=True)
 
@@ -61,6 +60,8 @@ def ae_echo(
     name: Annotated[str, typer.Argument(help="Name or AE title.")],
 ) -> None:
     """Send a C-ECHO to a registered AE from the local AE title."""
+    from slidepacs.dimse.scu import echo  # here, not at the top: pynetdicom is slow to import
+
     with app_context(state_of(ctx)) as app:
         remote = app.registry.get(name)
         result = echo(remote, app.settings.dicom.ae_title)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.progress import (
@@ -22,9 +22,12 @@ from slidepacs.cli.context import app_context, console, reported_errors, state_o
 from slidepacs.domain.aes import checked_ae_title
 from slidepacs.domain.query import parse_condition
 from slidepacs.errors import InvalidInput
-from slidepacs.services.export import selection
-from slidepacs.services.importer import ImportReport, copy_failures
-from slidepacs.services.stats import archive_stats
+
+if TYPE_CHECKING:
+    from slidepacs.services.importer import ImportReport
+
+# The services (SQLAlchemy, pydicom, …) are imported inside the commands that use them, so
+# that the CLI starts quickly.
 
 
 def import_command(
@@ -44,6 +47,8 @@ def import_command(
 ) -> None:
     """Import DICOM files and SVS slides (converted to DICOM WSI) into the archive, with
     progress and a summary."""
+    from slidepacs.services.importer import copy_failures
+
     with reported_errors():
         sender = checked_ae_title(ae_title) if ae_title is not None else None
     with app_context(state_of(ctx)) as app, warnings.catch_warnings():
@@ -130,6 +135,8 @@ def export_command(
                                            help="Write a DICOMDIR file-set.")] = True,
 ) -> None:
     """Export a patient, a study or a query's instances to a folder with a DICOMDIR."""
+    from slidepacs.services.export import selection
+
     with reported_errors():
         conditions = tuple(c for c in (_condition(q) for q in query or []) if c is not None)
         if patient is None and study is None and not conditions:
@@ -152,6 +159,8 @@ def _condition(text: str):  # noqa: ANN202 - Condition | None
 
 def stats_command(ctx: typer.Context) -> None:
     """Show how much the archive holds, and bytes per storage location."""
+    from slidepacs.services.stats import archive_stats
+
     with app_context(state_of(ctx)) as app:
         stats = archive_stats(app.unit_of_work, app.store)
     counts = stats.counts

@@ -7,15 +7,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from slidepacs.bootstrap import AppContext, build_context, configure_logging
-from slidepacs.config import Settings, load_settings
 from slidepacs.errors import ConfigError, MigrationRequired, SlidepacsError
+
+if TYPE_CHECKING:
+    from slidepacs.bootstrap import AppContext
+    from slidepacs.config import Settings
+
+# Modules that are slow to import (the configuration models, bootstrap with SQLAlchemy,
+# pydicom, pynetdicom and every service) are imported where they are used, so that commands
+# needing no index (convert, --help) start quickly.
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)  # one line per error, never wrapped
@@ -29,6 +35,8 @@ class CliState:
 
     def settings(self) -> Settings:
         """Load and validate the configuration (exits with one clear line on error)."""
+        from slidepacs.config import load_settings
+
         with reported_errors():
             return load_settings(self.config_path)
 
@@ -56,6 +64,8 @@ def _report(label: str, exc: SlidepacsError, exit_code: int) -> NoReturn:
 @contextmanager
 def app_context(state: CliState) -> Iterator[AppContext]:
     """Settings → checked, wired context; closed at the end of the command."""
+    from slidepacs.bootstrap import build_context, configure_logging
+
     settings = state.settings()
     with reported_errors():
         context = build_context(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -18,9 +18,10 @@ from rich.progress import (
 )
 
 from slidepacs.cli.context import console, reported_errors
-from slidepacs.wsi.convert import Target, convert, total_bytes
-from slidepacs.wsi.model import SlideSource
-from slidepacs.wsi.to_dicom import DicomOptions
+from slidepacs.wsi.formats import Target
+
+if TYPE_CHECKING:
+    from slidepacs.wsi.model import SlideSource
 
 
 class Organization(str, Enum):
@@ -50,6 +51,9 @@ def convert_command(
                    ] = None,
 ) -> None:
     """Convert a whole-slide image between SVS and DICOM WSI without re-encoding tiles."""
+    from slidepacs.wsi.convert import convert, total_bytes  # numpy, tifffile: not at start-up
+    from slidepacs.wsi.to_dicom import DicomOptions
+
     options = DicomOptions(
         sparse=organization is Organization.SPARSE, complete_pyramid=complete_pyramid,
         jpeg_quality=quality, barcode=barcode, slide_id=slide_id, mpp=mpp,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -16,8 +16,13 @@ from slidepacs.cli.context import app_context, console, reported_errors, state_o
 from slidepacs.domain.image_rules import SlideValues
 from slidepacs.domain.quarantine import QuarantineEntry, StoredImageRules
 from slidepacs.errors import InvalidInput
-from slidepacs.services.image_rules import ImageRulesService, RuleChanges
-from slidepacs.services.quarantine import QuarantineService, RetryOutcome
+
+if TYPE_CHECKING:
+    from slidepacs.services.image_rules import ImageRulesService
+    from slidepacs.services.quarantine import QuarantineService
+
+# The services (SQLAlchemy, pydicom, …) are imported inside the commands that use them, so
+# that the CLI starts quickly.
 
 rules_app = typer.Typer(help="Image rules per sending AE / scanner: barcode, IDs, file names.",
                         no_args_is_help=True)
@@ -61,6 +66,8 @@ def rules_set(
         help="Folder (absolute) the SVS files are written to.")] = None,
 ) -> None:
     """Set a sender's image rules; options left out keep their value, '' clears one."""
+    from slidepacs.services.image_rules import RuleChanges
+
     changes = RuleChanges(scanner, barcode_regex, modifier_regex, modifier_format,
                           slide_id_regex, case_id_regex, filename_template, require_barcode,
                           output_format, file_location)
@@ -166,6 +173,8 @@ def quarantine_retry(
     every: Annotated[bool, typer.Option("--all", help="Retry every quarantined file.")] = False,
 ) -> None:
     """Re-apply the current rules; files that keep to them now are ingested."""
+    from slidepacs.services.quarantine import RetryOutcome
+
     with reported_errors():
         if bool(pks) == every:
             raise InvalidInput("give quarantine IDs or --all (not both)")

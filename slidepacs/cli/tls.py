@@ -7,8 +7,6 @@ from typing import Annotated, Optional
 import typer
 
 from slidepacs.cli.context import console, reported_errors, state_of
-from slidepacs.config import check_writable
-from slidepacs.services.certificates import TlsFiles, create_lab_pki, default_hosts
 
 tls_app = typer.Typer(help="TLS certificates for the DICOM listeners.", no_args_is_help=True)
 
@@ -24,6 +22,10 @@ def tls_init(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing lab CA.")] = False,
 ) -> None:
     """Create a lab CA, a server certificate and a client certificate in <data_path>/tls."""
+    # here, not at the top: the configuration models and cryptography are slow to import
+    from slidepacs.config import check_writable
+    from slidepacs.services.certificates import TlsFiles, create_lab_pki, default_hosts
+
     settings = state_of(ctx).settings()
     files = TlsFiles(settings.tls_folder)
     with reported_errors():

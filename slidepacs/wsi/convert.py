@@ -5,24 +5,16 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 
 from slidepacs.errors import Conflict, InvalidInput
 from slidepacs.wsi.dicom_reader import DicomSlide
-from slidepacs.wsi.formats import looks_like_tiff
+from slidepacs.wsi.formats import Target, looks_like_tiff
 from slidepacs.wsi.model import SlideSource
 from slidepacs.wsi.svs_reader import SvsSlide
 from slidepacs.wsi.svs_writer import write_svs
 from slidepacs.wsi.to_dicom import DicomOptions, to_dicom
 
-
-
-class Target(str, Enum):
-    """Output format of ``slidepacs convert``."""
-
-    DICOM = "dicom"
-    SVS = "svs"
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from pathlib import Path
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
@@ -22,3 +24,10 @@ def is_svs_candidate(path: Path) -> bool:
     except OSError:
         return False
     return start[:4] in TIFF_MAGIC and start[DICOM_PREAMBLE:] != b"DICM"
+
+
+class Target(str, Enum):
+    """Output format of ``slidepacs convert``."""
+
+    DICOM = "dicom"
+    SVS = "svs"

@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from slidepacs.bootstrap import AppContext
 from slidepacs.testing.generators import write_ct_series
@@ -163,11 +165,13 @@ def test_a_good_folder_imports_with_exit_code_zero_and_no_failure_table(app, con
 
 
 def test_pydicom_warnings_go_to_the_log_file_not_over_the_progress_bar(app, config, incoming):
+    # pydicom warns while reading this one (its data set is implicit VR, its meta says not)
+    shutil.copy(get_testdata_file("SC_rgb_jpeg.dcm"), incoming.folder / "mixed_vr.dcm")
     result = run_slidepacs(config, "import", incoming.folder, without_root_file_access=True)
     assert result.returncode == 1
     assert "Warning" not in result.stderr, result.stderr
     log = (app.settings.log_path / "slidepacs.log").read_text(encoding="utf-8")
-    assert "Invalid value for VR UI: '../../../etc/x'" in log
+    assert "Expected explicit VR, but found implicit VR" in log
 
 
 def test_paths_given_directly_are_reported_with_their_own_reason(app, config, tmp_path):
