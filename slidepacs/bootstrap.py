@@ -25,6 +25,7 @@ from slidepacs.services.export import ExportService
 from slidepacs.services.forward_rules import ForwardRules, rules_from_settings
 from slidepacs.services.forward_worker import ForwardWorker
 from slidepacs.services.forwarding import ForwardingService
+from slidepacs.services.frames import FrameService
 from slidepacs.services.image_rules import ImageRulesService
 from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
@@ -57,6 +58,7 @@ class AppContext:
     storage_check: StorageCheckService
     query: QueryService
     retrieve: RetrieveService
+    frames: FrameService
     registry: AERegistry
     forwarding: ForwardingService
     rules: ImageRulesService
@@ -126,7 +128,8 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         exporter=ExportService(unit_of_work, store),
         storage_check=StorageCheckService(unit_of_work, store),
         query=QueryService(unit_of_work),
-        retrieve=RetrieveService(unit_of_work, store),
+        retrieve=RetrieveService(unit_of_work, store, settings.character_set.default),
+        frames=FrameService(unit_of_work, store),
         registry=registry,
         forwarding=forwarding,
         rules=rules,
@@ -189,7 +192,8 @@ def tls_files(settings: Settings) -> tuple[Path, Path, Path]:
 
 def ensure_lab_pki(settings: Settings) -> bool:
     """Create the lab PKI on first start when a TLS listener needs it; True if created."""
-    wants_tls = settings.dicom.tls or (settings.slide_receiver.enabled and settings.slide_receiver.tls)
+    wants_tls = (settings.dicom.tls or (settings.slide_receiver.enabled and settings.slide_receiver.tls)
+                 or (settings.http.enabled and settings.http.tls))
     lab = TlsFiles(settings.tls_folder)
     if not wants_tls or not settings.tls_uses_lab_pki or lab.complete():
         return False

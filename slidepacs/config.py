@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from slidepacs.errors import ConfigError
@@ -94,11 +95,49 @@ class TlsSettings(_Section):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+class HttpAccess(str, Enum):
+    """Who may use the HTTP front until accounts exist: anyone who can reach it, or only
+    callers with a bearer token."""
+
+    OPEN = "open"
+    TOKEN = "token"
+
+
 class HttpSettings(_Section):
     """The HTTP front (DICOMweb, browser UI)."""
 
     host: str = "127.0.0.1"
     port: int = Field(8042, ge=1, le=65535)
+    enabled: bool = True
+    tls: bool = False
+    access: HttpAccess = HttpAccess.OPEN
+    # SHA-256 (hex) of each accepted bearer token; ``slidepacs http token`` makes one
+    token_sha256: tuple[str, ...] = ()
+    max_upload_mb: int = Field(4096, ge=1)  # STOW-RS request bodies larger than this: 413
+    # the address clients use when it differs from the request's (behind a reverse proxy)
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        return value
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _digests(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not re.fullmatch(r"[0-9a-f]{64}", value):
+                raise ValueError(f"{value[:12]!r}… is not a SHA-256 hex digest "
+                                 "(64 lower-case hex digits; slidepacs http token makes one)")
+        return values
+
+    @model_validator(mode="after")
+    def _someone_gets_in(self) -> HttpSettings:
+        if self.access is HttpAccess.TOKEN and not self.token_sha256:
+            raise ValueError('access = "token" needs at least one http.token_sha256 entry')
+        return self
 
 
 class DuplicatePolicy(str, Enum):

@@ -30,12 +30,13 @@ class ServeProcess:
         self.data_path = data_path
         self.ae_title = ae_title
         self.port = closed_port()
+        self.http_port = closed_port()
         self.process: subprocess.Popen[str] | None = None
         self.output = ""
         cwd.mkdir(parents=True, exist_ok=True)
         (cwd / "slidepacs.toml").write_text(
             f'[dicom]\nae_title = "{ae_title}"\nport = {self.port}\naccept_unregistered = true\n'
-            '[slide_receiver]\nenabled = false\n'
+            f'[slide_receiver]\nenabled = false\n[http]\nport = {self.http_port}\n'
             f'[storage]\ndata_path = "{data_path}"\n{extra_toml}', encoding="utf-8")
 
     @property

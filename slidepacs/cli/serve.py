@@ -5,43 +5,54 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
-from slidepacs.bootstrap import (
-    AppContext,
-    build_dimse_server,
-    build_forward_worker,
-    ensure_lab_pki,
-)
 from slidepacs.cli.context import app_context, console, state_of
-from slidepacs.config import mask_url
+
+if TYPE_CHECKING:
+    from slidepacs.bootstrap import AppContext
+    from slidepacs.config import Settings
 
 log = logging.getLogger(__name__)
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 def serve(ctx: typer.Context) -> None:
     """Start the archive with the configured settings and print where it listens."""
+    # here, not at the top: bootstrap (SQLAlchemy, pynetdicom, every service) and the
+    # configuration models are slow to import
+    from slidepacs.bootstrap import build_dimse_server, build_forward_worker, ensure_lab_pki
+    from slidepacs.config import mask_url
+    from slidepacs.web.server import HttpServer
+
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before announcing, so no stop is lost
         signal.signal(signum, lambda *_: stop.set())
-    with app_context(state_of(ctx)) as app:
+    with app_context(state_of(ctx)) as app, ExitStack() as running:
         settings = app.settings
         created_pki = ensure_lab_pki(settings)
-        dimse = build_dimse_server(app)
         forwarder = build_forward_worker(app)
         forwarder.start()
+        running.callback(forwarder.stop)
         app.slide_outputs.start()
-        try:
-            dimse.start()
-        except BaseException:
-            forwarder.stop()
-            app.slide_outputs.stop()
-            raise
+        running.callback(app.slide_outputs.stop)
+        dimse = build_dimse_server(app)
+        dimse.start()
+        running.callback(dimse.stop)  # stopped first: no new work once stopping begins
+        listening = dimse.describe()
+        if settings.http.enabled:
+            http = HttpServer(app)
+            http.start()
+            running.callback(http.stop)
+            listening += http.describe()
         console.print("[bold green]slidepacs is running[/bold green]")
-        for line in dimse.describe():
+        for line in listening:
             console.print(f"  {line}", highlight=False)
+        _warn_if_open_to_the_network(settings)
         if created_pki:
             console.print(f"  created a lab CA for TLS in {settings.tls_folder.resolve()} "
                           "(give ca.pem to scanners and peers)")
@@ -53,13 +64,18 @@ def serve(ctx: typer.Context) -> None:
         _print_forwarding(app)
         console.print("  import files with: slidepacs import PATH --recursive")
         console.print("  register a DICOM peer with: slidepacs ae add NAME AETITLE HOST PORT")
-        try:
-            stop.wait()
-        finally:
-            dimse.stop()
-            forwarder.stop()
-            app.slide_outputs.stop()
-        console.print("slidepacs stopped.")
+        stop.wait()
+    console.print("slidepacs stopped.")
+
+
+def _warn_if_open_to_the_network(settings: Settings) -> None:
+    """An HTTP front without access control should listen on loopback only: say so."""
+    http = settings.http
+    if http.enabled and http.access.value == "open" and http.host not in LOOPBACK:
+        message = (f"the HTTP front listens on {http.host} with access = \"open\": anyone who "
+                   "can reach it reads and stores images (set http.access = \"token\")")
+        log.warning(message)
+        console.print(f"  [yellow]warning: {escape(message)}[/yellow]")
 
 
 def _print_forwarding(app: AppContext) -> None:

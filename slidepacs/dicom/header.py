@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from slidepacs.dicom.layout import check_complete, dataset_start
+from slidepacs.dicom.frames import FrameGeometry, FrameMap, frame_map, needs_offset_table
+from slidepacs.dicom.layout import PixelLayout, check_complete, dataset_start, read_offset_table
 from slidepacs.domain.records import (
     InstanceHeader,
     InstanceRecord,
@@ -46,12 +48,16 @@ class ParsedFile:
 
     ``prefix`` is written before the file's bytes from ``dataset_offset`` on: empty for a
     Part 10 file (stored exactly as received), a preamble and File Meta for a bare dataset.
+    ``frame_map``: where each frame lies in the stored file, packed (see
+    :class:`~slidepacs.dicom.frames.FrameMap`; zero frames without Pixel Data); None when
+    that cannot be told without parsing the frames (or the file is deflated).
     """
 
     header: InstanceHeader
     prefix: bytes
     dataset_offset: int
     size: int
+    frame_map: bytes | None = None
 
 
 def read_header(path: Path, default_charset: str) -> ParsedFile:
@@ -70,9 +76,7 @@ def read_header(path: Path, default_charset: str) -> ParsedFile:
                 raise InvalidInput("file is a DICOMDIR (media directory), not an instance")
             implicit, little = _encoding(dataset)
             transfer_syntax = _transfer_syntax(dataset, has_meta, implicit, little)
-            if transfer_syntax != DeflatedExplicitVRLittleEndian:
-                start = dataset_start(handle, size, has_meta)
-                check_complete(handle, size, implicit, little, start)
+            frames = _walk(handle, size, dataset, has_meta, transfer_syntax)
     except OSError as exc:
         raise InvalidInput(f"cannot read file ({exc.strerror or exc})") from None
     declared = _text(dataset, "SpecificCharacterSet")
@@ -82,7 +86,53 @@ def read_header(path: Path, default_charset: str) -> ParsedFile:
         )
     header = _records(dataset, transfer_syntax, declared, has_meta)
     prefix = b"" if has_meta else _part10_prefix(dataset, header, transfer_syntax)
-    return ParsedFile(header, prefix, 0, size)
+    dataset_offset = 0
+    packed = None if frames is None else frames.shifted(len(prefix) - dataset_offset).pack()
+    return ParsedFile(header, prefix, dataset_offset, size, packed)
+
+
+def read_frame_map(path: Path) -> bytes | None:
+    """The packed frame map of a stored Part 10 file, as :func:`read_header` records it
+    (for instances indexed before frame maps were); InvalidInput if the file is unreadable."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            dataset, has_meta = _read_dataset(handle, path)
+            implicit, little = _encoding(dataset)
+            transfer_syntax = _transfer_syntax(dataset, has_meta, implicit, little)
+            frames = _walk(handle, size, dataset, has_meta, transfer_syntax)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read file ({exc.strerror or exc})") from None
+    return None if frames is None else frames.pack()
+
+
+def _walk(
+    handle: Any, size: int, dataset: Dataset, has_meta: bool, transfer_syntax: str
+) -> FrameMap | None:
+    """Prove the file is complete (unless deflated) and map its frames on the way."""
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        return None
+    implicit, little = _encoding(dataset)
+    start = dataset_start(handle, size, has_meta)
+    layout = check_complete(handle, size, implicit, little, start)
+    geometry = FrameGeometry(
+        *(_integer(dataset, keyword, warn=False) for keyword in _GEOMETRY),
+        photometric_interpretation=_text(dataset, "PhotometricInterpretation"),
+    )
+    table = _offset_table(handle, layout, geometry, little)
+    return frame_map(layout, geometry, table)
+
+
+_GEOMETRY = ("NumberOfFrames", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated")
+
+
+def _offset_table(
+    handle: Any, layout: PixelLayout | None, geometry: FrameGeometry, little: bool
+) -> Sequence[int]:
+    """The Basic Offset Table, read only when the frames cannot be told apart without it."""
+    if layout is None or not needs_offset_table(layout, geometry):
+        return ()
+    return read_offset_table(handle, layout, little)
 
 
 def _read_dataset(handle: Any, path: Path) -> tuple[Dataset, bool]:
@@ -267,14 +317,15 @@ _PLAIN_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT
 _BINARY_INTEGERS = {"US": ("H", 2), "UL": ("I", 4), "SS": ("h", 2), "SL": ("i", 4)}
 
 
-def _integer(dataset: Dataset, keyword: str) -> int | None:
+def _integer(dataset: Dataset, keyword: str, warn: bool = True) -> int | None:
     text = _text(dataset, keyword).split("\\")[0].strip()
     if not text:
         return None
     try:
         return int(float(text))
     except ValueError:
-        log.warning("ignoring %s value %r: not a number", keyword, text)
+        if warn:
+            log.warning("ignoring %s value %r: not a number", keyword, text)
         return None
 
 

@@ -3,12 +3,16 @@
 pydicom reads the header and stops before Pixel Data, and it silently accepts a value cut
 short by the end of the file; this module steps over every element of the data set (header,
 sequences, Pixel Data, trailing elements) by their lengths, so a file truncated anywhere is
-caught while memory stays constant whatever the file size.
+caught while memory stays constant whatever the file size. On the way it notes where the
+top-level Pixel Data value lies (PS3.5 A.4: for encapsulated data, the Basic Offset Table
+item and every fragment item), so that frames can later be read without parsing the file.
 """
 
 from __future__ import annotations
 
 import struct
+from array import array
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from slidepacs.errors import InvalidInput
@@ -22,6 +26,30 @@ _MAX_DEPTH = 64
 _READ_AHEAD = 16 * 1024
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
              b"UT", b"UV"}
+# Pixel Data, Float Pixel Data, Double Float Pixel Data
+_PIXEL_DATA_TAGS = frozenset({(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)})
+
+
+@dataclass(frozen=True, slots=True)
+class PixelLayout:
+    """Where the top-level Pixel Data value lies in a file (byte offsets from its start).
+
+    Native data: ``value`` is the value's (offset, length) and there are no fragments.
+    Encapsulated data (undefined length): ``offset_table`` is the (offset, length) of the
+    Basic Offset Table item's value (the first item; length 0 when empty), and fragment
+    ``i`` is the value of the item after it at ``fragment_offsets[i]``, of
+    ``fragment_lengths[i]`` bytes (each past its 8-byte item header).
+    """
+
+    value: tuple[int, int] | None = None
+    offset_table: tuple[int, int] | None = None
+    fragment_offsets: array[int] = field(default_factory=lambda: array("Q"))
+    fragment_lengths: array[int] = field(default_factory=lambda: array("I"))
+
+    @property
+    def encapsulated(self) -> bool:
+        """True for encapsulated (compressed) Pixel Data."""
+        return self.value is None
 
 
 class _Reader:
@@ -79,18 +107,90 @@ def dataset_start(handle: BinaryIO, size: int, has_meta: bool) -> int:
 
 def check_complete(
     handle: BinaryIO, size: int, implicit_vr: bool, little_endian: bool, start: int
-) -> None:
-    """Step from ``start`` to the end of the file; raise InvalidInput if it is truncated."""
+) -> PixelLayout | None:
+    """Step from ``start`` to the end of the file; raise InvalidInput if it is truncated.
+
+    Returns where the top-level Pixel Data value lies; None without Pixel Data. Encapsulated
+    data whose items are not all fragments (an item of undefined length) has no fragments.
+    """
     order = "<" if little_endian else ">"
     reader = _Reader(handle, size, start)
+    layout: PixelLayout | None = None
     while reader.position < size:
-        _step_element(reader, implicit_vr, order, 0)
+        element_start = reader.position
+        tag, length, vr = _read_element_header(reader, implicit_vr, order, strict=True)
+        if tag in _PIXEL_DATA_TAGS and vr != b"UN":  # CP-246: UN of undefined length is a SQ
+            layout = _step_pixel_data(reader, implicit_vr, order, (tag, length, vr), element_start)
+        else:
+            _step_value(reader, implicit_vr, order, 0, (tag, length, vr), element_start)
+    return layout
+
+
+def read_offset_table(handle: BinaryIO, layout: PixelLayout, little_endian: bool) -> array[int]:
+    """The Basic Offset Table's entries (empty when it is), read in one go."""
+    if layout.offset_table is None or not layout.offset_table[1]:
+        return array("Q")
+    offset, length = layout.offset_table
+    handle.seek(offset)
+    data = handle.read(length)
+    if len(data) != length or length % 4:
+        raise InvalidInput(f"Basic Offset Table at byte {offset} is not {length} bytes of offsets")
+    order = "<" if little_endian else ">"
+    return array("Q", struct.unpack(f"{order}{length // 4}L", data))
+
+
+def _step_pixel_data(
+    reader: _Reader, implicit_vr: bool, order: str, element: tuple[tuple[int, int], int, bytes],
+    start: int,
+) -> PixelLayout:
+    """Step over a top-level Pixel Data value, noting where its value or items lie."""
+    tag, length, _vr = element
+    name = f"({tag[0]:04X},{tag[1]:04X})"
+    if length != _UNDEFINED:
+        value_start = reader.position
+        reader.skip(length, f"element {name} at byte {start}")
+        return PixelLayout(value=(value_start, length))
+    offsets, lengths = array("Q"), array("I")
+    what, item_header = f"an item of {name}", struct.Struct(order + "HHL").unpack
+    while True:  # the tightest loop of ingest: one pass per frame of a whole slide
+        group, number, length = item_header(reader.read(8, what))
+        if group == 0xFFFE and number == 0xE000 and length != _UNDEFINED:
+            offsets.append(reader.position)
+            lengths.append(length)
+            reader.skip(length, what)
+            continue
+        if (group, number) == _SEQUENCE_END:
+            break
+        if (group, number) != _ITEM:
+            raise InvalidInput(
+                f"{name} has an unexpected tag ({group:04X},{number:04X})"
+                f" at byte {reader.position - 8}"
+            )
+        # an item of undefined length is no fragment: step over the rest as before, no layout
+        while _step_element(reader, implicit_vr, order, 1) != _ITEM_END:
+            pass
+        _skip_undefined(reader, implicit_vr, order, tag, 1)
+        return PixelLayout()
+    if not offsets:
+        return PixelLayout()
+    table = (offsets.pop(0), lengths.pop(0))
+    return PixelLayout(offset_table=table, fragment_offsets=offsets, fragment_lengths=lengths)
 
 
 def _step_element(reader: _Reader, implicit_vr: bool, order: str, depth: int) -> tuple[int, int]:
     """Step over one element (nested items included) or an item delimiter; return its tag."""
     start = reader.position
-    tag, length, vr = _read_element_header(reader, implicit_vr, order, strict=depth == 0)
+    element = _read_element_header(reader, implicit_vr, order, strict=depth == 0)
+    _step_value(reader, implicit_vr, order, depth, element, start)
+    return element[0]
+
+
+def _step_value(
+    reader: _Reader, implicit_vr: bool, order: str, depth: int,
+    element: tuple[tuple[int, int], int, bytes], start: int,
+) -> None:
+    """Step over the value of an element whose header was just read at ``start``."""
+    tag, length, vr = element
     if length != _UNDEFINED:
         reader.skip(length, f"element ({tag[0]:04X},{tag[1]:04X}) at byte {start}")
     else:
@@ -98,7 +198,6 @@ def _step_element(reader: _Reader, implicit_vr: bool, order: str, depth: int) ->
             raise InvalidInput(f"sequences nested deeper than {_MAX_DEPTH} levels")
         items_implicit = implicit_vr or vr == b"UN"  # CP-246: UN sequences are implicit VR
         _skip_undefined(reader, items_implicit, order, tag, depth + 1)
-    return tag
 
 
 def _read_element_header(

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.datadict import dictionary_VR
 from pydicom.multival import MultiValue
-from pydicom.tag import Tag
 
+from slidepacs.dicom.match_values import ALIASES, match_dataset
 from slidepacs.domain.query import KEYS, Condition, Level, Query, parse_condition
 from slidepacs.errors import InvalidInput
 
@@ -18,8 +17,6 @@ log = logging.getLogger(__name__)
 PATIENT_ROOT = "patient"
 STUDY_ROOT = "study"
 RESPONSE_CHARSET = "ISO_IR 192"
-# DICOM attributes searched under another name in the index.
-_ALIASES = {"ContainerIdentifier": "SlideID"}
 _IGNORED = {"QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle", "TimezoneOffsetFromUTC"}
 
 
@@ -28,7 +25,7 @@ def query_from_identifier(identifier: Dataset, model: str, limit: int | None = N
     level = _level(identifier, model)
     conditions = []
     for keyword in _keywords(identifier):
-        key = _ALIASES.get(keyword, keyword)
+        key = ALIASES.get(keyword, keyword)
         if key not in KEYS or keyword in _IGNORED:
             continue
         if _depth(KEYS[key][0]) > _depth(level):
@@ -46,11 +43,8 @@ def response_identifier(match: dict[str, Any], identifier: Dataset, level: Level
     response.SpecificCharacterSet = RESPONSE_CHARSET
     response.QueryRetrieveLevel = level.value
     response.RetrieveAETitle = ae_title
-    for keyword in _keywords(identifier):
-        if keyword in ("QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle"):
-            continue
-        value = match.get(_ALIASES.get(keyword, keyword))
-        setattr(response, keyword, _dicom_value(keyword, value))
+    own = ("QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle")
+    response.update(match_dataset(match, [k for k in _keywords(identifier) if k not in own]))
     return response
 
 
@@ -89,15 +83,3 @@ def _unique(conditions: list[Condition]) -> list[Condition]:
     for condition in conditions:
         seen.setdefault(condition.keyword, condition)
     return list(seen.values())
-
-
-def _dicom_value(keyword: str, value: Any) -> Any:
-    """A value pydicom accepts for the keyword's VR (empty when unknown)."""
-    if value is None or value == "":
-        return None
-    vr = dictionary_VR(Tag(keyword))
-    if vr in ("IS", "US", "UL", "SS", "SL"):
-        return int(value)
-    if isinstance(value, str) and "\\" in value and vr not in ("LT", "ST", "UT"):
-        return value.split("\\")
-    return value

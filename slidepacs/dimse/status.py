@@ -4,35 +4,16 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from slidepacs.errors import (
-    Conflict,
-    IndexFailure,
-    InvalidInput,
-    Mismatch,
-    NotFound,
-    SlidepacsError,
-    StorageFailure,
-    Unsupported,
-)
+from slidepacs.dicom.status_codes import store_failure_code
+from slidepacs.errors import InvalidInput, NotFound, SlidepacsError
 
 SUCCESS = 0x0000
 PENDING = 0xFF00
 CANCEL = 0xFE00
-STORE_OUT_OF_RESOURCES = 0xA700
-STORE_CANNOT_UNDERSTAND = 0xC000
-STORE_DATA_SET_MISMATCH = 0xA900  # "Data Set does not match SOP Class" (PS3.4 B.2.3)
 QUERY_IDENTIFIER_MISMATCH = 0xA900
 QUERY_UNABLE_TO_PROCESS = 0xC000
 MOVE_UNKNOWN_DESTINATION = 0xA801
 
-_STORE: list[tuple[type[SlidepacsError], int]] = [
-    (StorageFailure, STORE_OUT_OF_RESOURCES),
-    (IndexFailure, STORE_OUT_OF_RESOURCES),
-    (Conflict, 0xC001),
-    (Mismatch, STORE_DATA_SET_MISMATCH),
-    (InvalidInput, STORE_CANNOT_UNDERSTAND),
-    (Unsupported, 0xC002),
-]
 _QUERY: list[tuple[type[SlidepacsError], int]] = [
     (InvalidInput, QUERY_IDENTIFIER_MISMATCH),
     (NotFound, MOVE_UNKNOWN_DESTINATION),
@@ -41,7 +22,7 @@ _QUERY: list[tuple[type[SlidepacsError], int]] = [
 
 def store_status(error: BaseException) -> Dataset:
     """Status for a failed C-STORE; unexpected errors are transient (out of resources)."""
-    return _status(_lookup(_STORE, error, STORE_OUT_OF_RESOURCES + 1), error)
+    return _status(store_failure_code(error), error)
 
 
 def query_status(error: BaseException) -> Dataset:

@@ -17,6 +17,7 @@ from slidepacs.domain.query import Query
 from slidepacs.domain.records import InstanceHeader, PatientRecord, SeriesRecord, StudyRecord
 from slidepacs.index.aes import AERepository
 from slidepacs.index.forwarding import ForwardRepository
+from slidepacs.index.frames import DELETE_FRAMES, INSERT_FRAMES, FrameRepository
 from slidepacs.index.image_rules import ImageRulesRepository
 from slidepacs.index.query_sql import instance_select
 from slidepacs.index.tables import (
@@ -42,10 +43,12 @@ class StoredFile:
 
 @dataclass(frozen=True, slots=True)
 class NewInstance:
-    """An instance to index, with the file already staged for it."""
+    """An instance to index, with the file already staged for it and its packed frame map
+    (None: the frames cannot be located without parsing the file)."""
 
     header: InstanceHeader
     file: StoredFile
+    frame_map: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class IndexRepository:
         self._bound: Connection | None = None
         self.aes = AERepository(session)
         self.forwarding = ForwardRepository(session)
+        self.frames = FrameRepository(session)
         self.image_rules = ImageRulesRepository(session)
 
     # -- instances ---------------------------------------------------------------------------
@@ -164,12 +168,18 @@ class IndexRepository:
         copies = [{"instance_pk": pk, "location_pk": loc} for pk in instance_pks
                   for loc in location_pks]
         connection.execute(_INSERT_COPIES, copies)
+        connection.execute(INSERT_FRAMES, [
+            {"instance_pk": pk, "frame_map": item.frame_map}
+            for pk, item in zip(instance_pks, items, strict=True)
+        ])
         self._refresh_counters(set(series_pks.values()))
 
     def replace_instance_file(
-        self, existing: ExistingInstance, header: InstanceHeader, file: StoredFile, source: str
+        self, existing: ExistingInstance, header: InstanceHeader, file: StoredFile, source: str,
+        frame_map: bytes | None = None,
     ) -> int:
-        """Make ``file`` the current version of an instance, keeping the old one on record."""
+        """Make ``file`` the current version of an instance, keeping the old one on record;
+        ``frame_map`` (packed) replaces the old file's."""
         row = self.session.get_one(Instance, existing.pk)
         self.session.add(InstanceVersion(
             instance_pk=row.pk, version=row.version, relpath=row.relpath,
@@ -183,6 +193,9 @@ class IndexRepository:
         row.relpath, row.file_size, row.checksum = file.relpath, file.size, file.checksum
         row.version, row.source, row.received_at = row.version + 1, source, utcnow()
         self.session.flush()
+        connection = self._connection()
+        connection.execute(DELETE_FRAMES, {"pk": row.pk})
+        connection.execute(INSERT_FRAMES, {"instance_pk": row.pk, "frame_map": frame_map})
         self._refresh_counters({old, new})
         return row.version
 

@@ -1,4 +1,5 @@
-"""Index tables: Patient → Study → Series → Instance, plus file copies and old versions.
+"""Index tables: Patient → Study → Series → Instance, plus file copies, old versions and
+frame maps.
 
 Study and series rows carry denormalised counts and the modalities in the study, so that
 study- and series-level queries never touch the instance table. Every column that a C-FIND
@@ -17,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -173,6 +175,20 @@ class InstanceVersion(Base):
     checksum: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     superseded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InstanceFrames(Base):
+    """Where each frame of an instance's current file lies, packed
+    (:class:`slidepacs.dicom.frames.FrameMap`); NULL when that cannot be told without
+    parsing the frames. Written at ingest; instances indexed before have no row until their
+    frames are first asked for."""
+
+    __tablename__ = "instance_frames"
+
+    instance_pk: Mapped[int] = mapped_column(
+        ForeignKey("instances.pk", ondelete="CASCADE"), primary_key=True
+    )
+    frame_map: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class StorageLocation(Base):

@@ -78,6 +78,7 @@ class _Prepared:
     header: InstanceHeader
     staged: StagedFile
     sender: str = ""
+    frame_map: bytes | None = None  # packed: where each frame lies in the stored file
 
 
 _Ready = _Prepared | IngestResult | SlidepacsError  # a prepared file, quarantined, or refused
@@ -256,7 +257,7 @@ class IngestService:
             staged = self._store.adopt(path, relpath, checksum, durable)
         else:
             staged = self._store.stage(path, relpath, parsed.prefix, parsed.dataset_offset)
-        return _Prepared(path, header, staged, sender or "")
+        return _Prepared(path, header, staged, sender or "", parsed.frame_map)
 
     def _commit(
         self, batch: Sequence[_Prepared], source: str
@@ -335,7 +336,7 @@ class IngestService:
         study_uid = header.study.study_instance_uid
         existing = known.get(uid) or _pending(new.get(uid))
         if existing is None:
-            new[uid] = NewInstance(header, _stored(staged))
+            new[uid] = NewInstance(header, _stored(staged), prepared.frame_map)
             to_publish.append(staged)
             return IngestResult(Outcome.STORED, uid, study_uid, staged.relpath, staged.size, 1)
         if existing.file.checksum == staged.checksum:
@@ -350,7 +351,8 @@ class IngestService:
             study_uid, header.series.series_instance_uid, uid, existing.version + 1
         )
         versioned = replace(staged, relpath=relpath)
-        version = repo.replace_instance_file(existing, header, _stored(versioned), source)
+        version = repo.replace_instance_file(existing, header, _stored(versioned), source,
+                                             prepared.frame_map)
         known[uid] = ExistingInstance(existing.pk, uid, version, _stored(versioned))
         to_publish.append(versioned)
         return IngestResult(Outcome.NEW_VERSION, uid, study_uid, relpath, staged.size, version)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from slidepacs.domain.query import Query
-from slidepacs.index.find import MatchRow, count, find
+from slidepacs.domain.query import Level, Query
+from slidepacs.index.find import MatchRow, count, fields_for, find
 from slidepacs.index.unit_of_work import UnitOfWork
 
 
@@ -22,3 +22,8 @@ class QueryService:
         """Number of matches, ignoring limit and offset."""
         with self._uow.read() as repo:
             return count(repo.session, query)
+
+    @staticmethod
+    def returned_keys(level: Level) -> list[str]:
+        """The keywords every match at ``level`` carries (index fields, not all DICOM)."""
+        return list(fields_for(level))

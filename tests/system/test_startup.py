@@ -10,9 +10,11 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli import SLIDEPACS, clean_environment, closed_port, rest_of_output, run_slidepacs
@@ -36,9 +38,10 @@ def _assert_refused(result: subprocess.CompletedProcess[str], setting: str) -> s
 
 
 def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> None:
+    http_port = closed_port()
     (cwd / "slidepacs.toml").write_text(
         f'[dicom]\nport = {closed_port()}\n[slide_receiver]\nport = {closed_port()}\n'
-        '[storage]\ndata_path = "./archive"\n')
+        f'[http]\nport = {http_port}\n[storage]\ndata_path = "./archive"\n')
     process = subprocess.Popen([str(SLIDEPACS), "serve"], cwd=cwd, env=clean_environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     watchdog = threading.Timer(60, process.kill)  # a hung start-up fails instead of hanging
@@ -47,6 +50,8 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
         assert process.stdout is not None
         first = process.stdout.readline()
         assert "slidepacs is running" in first
+        studies = httpx.get(f"http://127.0.0.1:{http_port}/dicom-web/studies", timeout=30)
+        assert (studies.status_code, studies.json()) == (200, [])
         process.send_signal(signal.SIGTERM)
         out = rest_of_output(process, timeout=30)
     finally:
@@ -56,6 +61,7 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
     assert process.returncode == 0, out
     assert "slidepacs stopped." in out
     assert "SVS_STORE_SCP" in out and "(TLS)" in out
+    assert f"DICOMweb      http://127.0.0.1:{http_port}/dicom-web" in out
     assert (cwd / "archive" / "index.sqlite").is_file()
     assert (cwd / "archive" / "tls" / "ca.pem").is_file()  # lab PKI created on first start
 
@@ -99,6 +105,18 @@ def test_dicom_port_already_in_use_stops_start_up(cwd: Path) -> None:
         port = taken.getsockname()[1]
         (cwd / "slidepacs.toml").write_text(f"[dicom]\nport = {port}\n")
         line = _assert_refused(run_slidepacs("serve", cwd=cwd), "dicom.port")
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+
+
+def test_http_port_already_in_use_stops_start_up(cwd: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (cwd / "slidepacs.toml").write_text(
+            f"[dicom]\nport = {closed_port()}\n[slide_receiver]\nenabled = false\n"
+            f"[http]\nport = {port}\n")
+        line = _assert_refused(run_slidepacs("serve", cwd=cwd), "http.port")
     assert f"cannot listen on 127.0.0.1:{port}" in line
 
 
@@ -146,6 +164,18 @@ def test_config_show_json_is_machine_readable(cwd: Path) -> None:
     data = json.loads(result.stdout)
     assert data["dicom"]["port"] == 11112
     assert data["database"]["url"] == f"sqlite:///{(cwd / 'data' / 'index.sqlite').resolve()}"
+
+
+def test_cli_start_up_loads_no_index_network_or_service_modules(cwd: Path) -> None:
+    """Commands that need no index (convert, config show, --help) start quickly: importing
+    the CLI must not load SQLAlchemy, pynetdicom or the bootstrap wiring of the services."""
+    heavy = ("sqlalchemy", "pynetdicom", "slidepacs.bootstrap")
+    code = (f"import sys, slidepacs.cli.main; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=clean_environment(),
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"imported at CLI start-up: {result.stdout.strip()}"
 
 
 def test_config_show_never_touches_storage_or_database(cwd: Path) -> None:

@@ -1,0 +1,279 @@
+"""WADO-RS (PS3.18 §10.4): studies, series and instances as stored, their metadata as DICOM
+JSON with bulk data by reference, and top-level bulk data by byte range."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+
+from slidepacs.bootstrap import AppContext
+from slidepacs.dicom.tag_values import BULK_DATA_VRS
+from slidepacs.errors import InvalidInput
+from slidepacs.services.retrieve import RetrieveItem
+from slidepacs.web.media import (
+    DICOM,
+    DICOM_JSON,
+    FRAME_MEDIA_TYPES,
+    NATIVE_SYNTAXES,
+    OCTET_STREAM,
+    NotAcceptable,
+    parse_accept,
+)
+from slidepacs.web.multipart import (
+    OutgoingPart,
+    file_chunks,
+    new_boundary,
+    related_type,
+    stream_parts,
+)
+from slidepacs.web.ranges import byte_range_response, not_modified
+from slidepacs.web.urls import dicomweb_base
+
+BULK_DATA_THRESHOLD = 1024  # values longer than this are sent by reference (BulkDataURI)
+MAX_FRAMES_PER_REQUEST = 10_000
+# frames change only if a new version of the instance is stored: the ETag names the file
+FRAME_CACHING = "private, max-age=86400"
+PIXEL_DATA = 0x7FE00010
+
+
+def wado_router(app: AppContext) -> APIRouter:
+    """The WADO-RS retrieve, metadata and bulk data routes, answered from ``app.retrieve``."""
+    router = APIRouter(tags=["WADO-RS"])
+
+    def instances(request: Request, study: str, series: str = "", sop: str = "") -> Response:
+        items = app.retrieve.instances(study, series, sop)
+        _check_dicom_accept(request, {item.transfer_syntax_uid for item in items})
+        boundary = new_boundary()
+        parts = (OutgoingPart(f"{DICOM}; transfer-syntax={item.transfer_syntax_uid}",
+                              lambda path=item.path: file_chunks(path)) for item in items)
+        return StreamingResponse(stream_parts(parts, boundary),
+                                 media_type=related_type(DICOM, boundary))
+
+    def metadata(request: Request, study: str, series: str = "", sop: str = "") -> Response:
+        _check_json_accept(request)
+        items = app.retrieve.instances(study, series, sop)
+        base = dicomweb_base(request)
+        return StreamingResponse(_json_array(app, items, base), media_type=DICOM_JSON)
+
+    def pixel_data(request: Request, study: str, series: str, sop: str) -> Response:
+        """Pixel Data by its BulkDataURI: native data as one value (Range requests work),
+        encapsulated data as its frames, one part each, as stored."""
+        location = app.frames.locate(study, series, sop, None)
+        pieces = [piece for frame in (location.pieces or {}).values() for piece in frame]
+        if location.transfer_syntax_uid in NATIVE_SYNTAXES and pieces:
+            first, last = pieces[0], pieces[-1]
+            if all(a[0] + a[1] == b[0] for a, b in zip(pieces, pieces[1:])):
+                if _bulk_as_multipart(request):
+                    boundary = new_boundary()
+                    length = last[0] + last[1] - first[0]
+                    part = OutgoingPart(OCTET_STREAM,
+                                        lambda: file_chunks(location.path, first[0], length))
+                    return StreamingResponse(stream_parts([part], boundary),
+                                             media_type=related_type(OCTET_STREAM, boundary))
+                return byte_range_response(request, location.path, first[0],
+                                           last[0] + last[1] - first[0], OCTET_STREAM,
+                                           etag=f'"{location.path.name}:pixels"')
+        media, _single = _frame_media(request, location.transfer_syntax_uid, 2)
+        boundary = new_boundary()
+        part_type = f"{media}; transfer-syntax={location.transfer_syntax_uid}"
+        parts = (OutgoingPart(part_type, lambda data=data: [data])
+                 for _number, data in app.frames.read_all(location))
+        return StreamingResponse(stream_parts(parts, boundary),
+                                 media_type=related_type(media, boundary))
+
+    @router.get("/studies/{study}", summary="Retrieve a study")
+    def retrieve_study(request: Request, study: str) -> Response:
+        return instances(request, study)
+
+    @router.get("/studies/{study}/series/{series}", summary="Retrieve a series")
+    def retrieve_series(request: Request, study: str, series: str) -> Response:
+        return instances(request, study, series)
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}",
+                summary="Retrieve an instance")
+    def retrieve_instance(request: Request, study: str, series: str, sop: str) -> Response:
+        return instances(request, study, series, sop)
+
+    @router.get("/studies/{study}/metadata", summary="Metadata of a study's instances")
+    def study_metadata(request: Request, study: str) -> Response:
+        return metadata(request, study)
+
+    @router.get("/studies/{study}/series/{series}/metadata",
+                summary="Metadata of a series' instances")
+    def series_metadata(request: Request, study: str, series: str) -> Response:
+        return metadata(request, study, series)
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}/metadata",
+                summary="Metadata of an instance")
+    def instance_metadata(request: Request, study: str, series: str, sop: str) -> Response:
+        return metadata(request, study, series, sop)
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}",
+                summary="A top-level bulk data value of an instance")
+    def bulkdata(request: Request, study: str, series: str, sop: str, tag: str) -> Response:
+        if _tag(tag) == PIXEL_DATA:
+            return pixel_data(request, study, series, sop)
+        [item] = app.retrieve.instances(study, series, sop)
+        offset, length = app.retrieve.bulk_range(item, _tag(tag))
+        if _bulk_as_multipart(request):
+            boundary = new_boundary()
+            part = OutgoingPart(OCTET_STREAM, lambda: file_chunks(item.path, offset, length))
+            return StreamingResponse(stream_parts([part], boundary),
+                                     media_type=related_type(OCTET_STREAM, boundary))
+        return byte_range_response(request, item.path, offset, length, OCTET_STREAM,
+                                   etag=f'"{sop}-{tag.upper()}"')
+
+    @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
+                summary="Frames of an instance, as stored (no decoding)")
+    def retrieve_frames(request: Request, study: str, series: str, sop: str,
+                        frames: str) -> Response:
+        numbers = _frame_numbers(frames)
+        location = app.frames.locate(study, series, sop, numbers)
+        media, multipart = _frame_media(request, location.transfer_syntax_uid, len(numbers))
+        etag = f'"{location.path.name}:{frames}"'
+        headers = {"ETag": etag, "Cache-Control": FRAME_CACHING}
+        if not_modified(request, etag):
+            return Response(status_code=304, headers=headers)
+        if not multipart:
+            return Response(app.frames.read(location, numbers[0]), media_type=media,
+                            headers=headers)
+        boundary = new_boundary()
+        part_type = f"{media}; transfer-syntax={location.transfer_syntax_uid}"
+        parts = (OutgoingPart(part_type, lambda data=data: [data])
+                 for _number, data in app.frames.read_all(location))
+        return StreamingResponse(stream_parts(parts, boundary), headers=headers,
+                                 media_type=related_type(media, boundary))
+
+    return router
+
+
+def _frame_numbers(text: str) -> list[int]:
+    """Frame numbers of a frame list such as ``1,3,4`` (from 1, in the order asked)."""
+    numbers = []
+    for item in text.split(","):
+        if not item.strip().isdigit() or int(item) < 1:
+            raise InvalidInput(f"frame list {text!r} must be frame numbers from 1, "
+                               "separated by commas")
+        numbers.append(int(item))
+    if len(numbers) > MAX_FRAMES_PER_REQUEST:
+        raise InvalidInput(f"at most {MAX_FRAMES_PER_REQUEST} frames per request")
+    return numbers
+
+
+def _frame_media(request: Request, syntax: str, count: int) -> tuple[str, bool]:
+    """(media type, multipart?) of frames stored in ``syntax``: their own media type (or
+    application/octet-stream for native data), multipart/related as the standard has it, or
+    a single-part body when one frame is asked with a plain media type (browsers, tile
+    viewers). NotAcceptable when only another transfer syntax would do (no transcoding)."""
+    stored = FRAME_MEDIA_TYPES.get(syntax, OCTET_STREAM)
+    for media in parse_accept(request.headers.get("accept")):
+        wanted = media.transfer_syntax
+        if wanted not in ("", "*", syntax):
+            continue
+        if media.type in ("*/*", "multipart/*") or media.related(stored):
+            return stored, True
+        if media.related(OCTET_STREAM) and wanted == "*":  # raw bytes of compressed frames
+            return OCTET_STREAM, True
+        if count == 1 and media.type in (stored, f"{stored.split('/')[0]}/*"):
+            return stored, False
+    raise NotAcceptable(f"frames are stored as {stored} (transfer syntax {syntax}); "
+                        "transcoding is not supported")
+
+
+def _json_array(app: AppContext, items: Sequence[RetrieveItem], base: str) -> Iterator[bytes]:
+    """A JSON array of instance metadata, streamed one instance at a time."""
+    yield b"["
+    for number, item in enumerate(items):
+        dataset = app.retrieve.metadata(item)
+        yield (b"," if number else b"") + json.dumps(
+            instance_json(dataset, _instance_url(base, dataset)), ensure_ascii=False
+        ).encode()
+    yield b"]"
+
+
+def instance_json(dataset: Dataset, instance_url: str) -> dict[str, Any]:
+    """DICOM JSON of an instance: long top-level binary values and Pixel Data by reference
+    (BulkDataURI); nested ones inline, as a reference could not name their place."""
+    by_reference = [tag for tag in dataset.keys()
+                    if tag.group != 0x0002 and _is_bulk(dataset.get_item(tag))]
+    inline = Dataset()
+    inline.update({tag: dataset[tag] for tag in dataset.keys() if tag not in by_reference})
+    body = inline.to_json_dict(bulk_data_threshold=2**62)
+    for tag in by_reference:
+        raw = dataset.get_item(tag)
+        body[f"{tag:08X}"] = {"vr": _vr(raw), "BulkDataURI": f"{instance_url}/bulkdata/{tag:08X}"}
+    if "Rows" in dataset:  # an image: its Pixel Data was not read
+        encapsulated = _transfer_syntax(dataset) not in NATIVE_SYNTAXES
+        vr = "OB" if encapsulated or int(dataset.get("BitsAllocated", 8)) <= 8 else "OW"
+        body[f"{PIXEL_DATA:08X}"] = {"vr": vr,
+                                     "BulkDataURI": f"{instance_url}/bulkdata/{PIXEL_DATA:08X}"}
+    return body
+
+
+def _is_bulk(raw: Any) -> bool:
+    length = getattr(raw, "length", None)
+    if length is None:  # an element pydicom already converted
+        value = getattr(raw, "value", None)
+        length = len(value) if isinstance(value, (bytes, bytearray)) else 0
+    return _vr(raw) in BULK_DATA_VRS and BULK_DATA_THRESHOLD < length != 0xFFFFFFFF
+
+
+def _vr(raw: Any) -> str:
+    if raw.VR:
+        return str(raw.VR)
+    try:
+        return str(dictionary_VR(raw.tag))
+    except KeyError:
+        return "UN"
+
+
+def _transfer_syntax(dataset: Dataset) -> str:
+    meta = getattr(dataset, "file_meta", None)
+    return str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+
+
+def _instance_url(base: str, dataset: Dataset) -> str:
+    return (f"{base}/studies/{dataset.StudyInstanceUID}/series/{dataset.SeriesInstanceUID}"
+            f"/instances/{dataset.SOPInstanceUID}")
+
+
+def _tag(text: str) -> int:
+    if len(text) != 8 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise InvalidInput(f"bulk data tag {text!r} is not 8 hexadecimal digits")
+    return int(text, 16)
+
+
+def _check_dicom_accept(request: Request, stored: set[str]) -> None:
+    """The request must accept multipart/related application/dicom in a stored syntax (no
+    transcoding yet); NotAcceptable otherwise."""
+    for media in parse_accept(request.headers.get("accept")):
+        if media.type in ("*/*", "multipart/*") or media.related(DICOM):
+            wanted = media.transfer_syntax
+            if wanted in ("", "*") or stored == {wanted}:
+                return
+    raise NotAcceptable(
+        "instances are sent as multipart/related; type=\"application/dicom\" in their stored "
+        f"transfer syntax ({', '.join(sorted(stored))}); transcoding is not supported")
+
+
+def _check_json_accept(request: Request) -> None:
+    if not any(m.allows(DICOM_JSON) or m.allows("application/json")
+               for m in parse_accept(request.headers.get("accept"))):
+        raise NotAcceptable("metadata is sent as application/dicom+json")
+
+
+def _bulk_as_multipart(request: Request) -> bool:
+    """Bulk data goes as multipart/related (the standard's form) when the best accepted
+    range asks for it, else as one application/octet-stream body (Range requests work)."""
+    for media in parse_accept(request.headers.get("accept")):
+        if media.related(OCTET_STREAM):
+            return True
+        if media.allows(OCTET_STREAM):
+            return False
+    raise NotAcceptable("bulk data is sent as application/octet-stream")
