@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from slidepacs.errors import InvalidInput
 
@@ -98,7 +99,7 @@ class _Reader:
     buffer: bytearray = field(default_factory=bytearray)
     total: int = 0
     state: str = "preamble"  # preamble → headers → body → (headers → body)* → done
-    handle: object | None = None
+    handle: BinaryIO | None = None
 
 
 async def read_parts(
@@ -234,11 +235,12 @@ def _read_body(reader: _Reader, final: bool) -> bool:
 
 def _write(reader: _Reader, data: bytes | bytearray) -> None:
     if data:
-        reader.handle.write(data)  # type: ignore[union-attr]
+        assert reader.handle is not None
+        reader.handle.write(data)
         reader.parts[-1].size += len(data)
 
 
 def _close(reader: _Reader) -> None:
     if reader.handle is not None:
-        reader.handle.close()  # type: ignore[union-attr]
+        reader.handle.close()
         reader.handle = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -15,6 +16,7 @@ from pydicom.dataset import Dataset
 from slidepacs.bootstrap import AppContext
 from slidepacs.dicom.tag_values import BULK_DATA_VRS
 from slidepacs.errors import InvalidInput
+from slidepacs.services.frames import FrameLocation
 from slidepacs.services.retrieve import RetrieveItem
 from slidepacs.web.media import (
     DICOM,
@@ -61,32 +63,6 @@ def wado_router(app: AppContext) -> APIRouter:
         base = dicomweb_base(request)
         return StreamingResponse(_json_array(app, items, base), media_type=DICOM_JSON)
 
-    def pixel_data(request: Request, study: str, series: str, sop: str) -> Response:
-        """Pixel Data by its BulkDataURI: native data as one value (Range requests work),
-        encapsulated data as its frames, one part each, as stored."""
-        location = app.frames.locate(study, series, sop, None)
-        pieces = [piece for frame in (location.pieces or {}).values() for piece in frame]
-        if location.transfer_syntax_uid in NATIVE_SYNTAXES and pieces:
-            first, last = pieces[0], pieces[-1]
-            if all(a[0] + a[1] == b[0] for a, b in zip(pieces, pieces[1:])):
-                if _bulk_as_multipart(request):
-                    boundary = new_boundary()
-                    length = last[0] + last[1] - first[0]
-                    part = OutgoingPart(OCTET_STREAM,
-                                        lambda: file_chunks(location.path, first[0], length))
-                    return StreamingResponse(stream_parts([part], boundary),
-                                             media_type=related_type(OCTET_STREAM, boundary))
-                return byte_range_response(request, location.path, first[0],
-                                           last[0] + last[1] - first[0], OCTET_STREAM,
-                                           etag=f'"{location.path.name}:pixels"')
-        media, _single = _frame_media(request, location.transfer_syntax_uid, 2)
-        boundary = new_boundary()
-        part_type = f"{media}; transfer-syntax={location.transfer_syntax_uid}"
-        parts = (OutgoingPart(part_type, lambda data=data: [data])
-                 for _number, data in app.frames.read_all(location))
-        return StreamingResponse(stream_parts(parts, boundary),
-                                 media_type=related_type(media, boundary))
-
     @router.get("/studies/{study}", summary="Retrieve a study")
     def retrieve_study(request: Request, study: str) -> Response:
         return instances(request, study)
@@ -118,16 +94,10 @@ def wado_router(app: AppContext) -> APIRouter:
                 summary="A top-level bulk data value of an instance")
     def bulkdata(request: Request, study: str, series: str, sop: str, tag: str) -> Response:
         if _tag(tag) == PIXEL_DATA:
-            return pixel_data(request, study, series, sop)
+            return _pixel_data(app, request, app.frames.locate(study, series, sop, None))
         [item] = app.retrieve.instances(study, series, sop)
         offset, length = app.retrieve.bulk_range(item, _tag(tag))
-        if _bulk_as_multipart(request):
-            boundary = new_boundary()
-            part = OutgoingPart(OCTET_STREAM, lambda: file_chunks(item.path, offset, length))
-            return StreamingResponse(stream_parts([part], boundary),
-                                     media_type=related_type(OCTET_STREAM, boundary))
-        return byte_range_response(request, item.path, offset, length, OCTET_STREAM,
-                                   etag=f'"{sop}-{tag.upper()}"')
+        return _bulk_value(request, item.path, offset, length, f'"{item.path.name}:{tag}"')
 
     @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
                 summary="Frames of an instance, as stored (no decoding)")
@@ -143,14 +113,45 @@ def wado_router(app: AppContext) -> APIRouter:
         if not multipart:
             return Response(app.frames.read(location, numbers[0]), media_type=media,
                             headers=headers)
-        boundary = new_boundary()
-        part_type = f"{media}; transfer-syntax={location.transfer_syntax_uid}"
-        parts = (OutgoingPart(part_type, lambda data=data: [data])
-                 for _number, data in app.frames.read_all(location))
-        return StreamingResponse(stream_parts(parts, boundary), headers=headers,
-                                 media_type=related_type(media, boundary))
+        return _frames_multipart(app, location, media, headers)
 
     return router
+
+
+def _frames_multipart(app: AppContext, location: FrameLocation, media: str,
+                      headers: dict[str, str] | None = None) -> StreamingResponse:
+    """The located frames, one part each, as stored, read as they are sent."""
+    boundary = new_boundary()
+    part_type = f"{media}; transfer-syntax={location.transfer_syntax_uid}"
+    parts = (OutgoingPart(part_type, lambda data=data: [data])
+             for _number, data in app.frames.read_all(location))
+    return StreamingResponse(stream_parts(parts, boundary), headers=headers,
+                             media_type=related_type(media, boundary))
+
+
+def _pixel_data(app: AppContext, request: Request, location: FrameLocation) -> Response:
+    """Pixel Data by its BulkDataURI: native data as one value (Range requests work),
+    encapsulated data as its frames, one part each, as stored."""
+    pieces = [piece for frame in (location.pieces or {}).values() for piece in frame]
+    contiguous = all(a[0] + a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+    if location.transfer_syntax_uid in NATIVE_SYNTAXES and pieces and contiguous:
+        start, (last, last_length) = pieces[0][0], pieces[-1]
+        return _bulk_value(request, location.path, start, last + last_length - start,
+                           f'"{location.path.name}:pixels"')
+    media, _single = _frame_media(request, location.transfer_syntax_uid, len(pieces))
+    return _frames_multipart(app, location, media)
+
+
+def _bulk_value(request: Request, path: Path, offset: int, length: int,
+                etag: str) -> Response:
+    """A value of a stored file as multipart/related (the standard's form) or, when the
+    client takes plain application/octet-stream, as one body with Range support."""
+    if _bulk_as_multipart(request):
+        boundary = new_boundary()
+        part = OutgoingPart(OCTET_STREAM, lambda: file_chunks(path, offset, length))
+        return StreamingResponse(stream_parts([part], boundary),
+                                 media_type=related_type(OCTET_STREAM, boundary))
+    return byte_range_response(request, path, offset, length, OCTET_STREAM, etag=etag)
 
 
 def _frame_numbers(text: str) -> list[int]:

@@ -123,3 +123,15 @@ def test_an_uncompressed_frame_comes_back_as_its_pixels(web: Web, slide_folder: 
     assert frame == label.PixelData
     assert web.http.get(_frame_path(label, "1"), headers={"Accept": "image/jpeg"}).status_code \
         == 406
+
+
+def test_the_pixel_data_bulk_data_of_a_tiled_level_is_its_tiles(web: Web,
+                                                                 slide_folder: Path) -> None:
+    _ingest(web, slide_folder)
+    level = _levels(slide_folder)[1]
+    client = web.dicomweb()
+    metadata = client.retrieve_instance_metadata(
+        level.StudyInstanceUID, level.SeriesInstanceUID, level.SOPInstanceUID)
+    assert metadata["7FE00010"]["vr"] == "OB"
+    tiles = client.retrieve_bulkdata(metadata["7FE00010"]["BulkDataURI"])
+    assert tiles == list(generate_frames(level.PixelData, number_of_frames=level.NumberOfFrames))
