@@ -11,7 +11,7 @@ import httpx
 import pytest
 from dicomweb_client.api import DICOMwebClient
 
-from slidepacs.bootstrap import AppContext, build_context
+from slidepacs.bootstrap import AppContext, build_context, ensure_lab_pki, tls_files
 from slidepacs.config import settings_for
 from slidepacs.testing.orthanc import free_port
 from slidepacs.web.server import HttpServer
@@ -35,11 +35,13 @@ def start_web(tmp_path: Path, database_url: str, **http: Any) -> Iterator[Web]:
     settings = settings_for(tmp_path / "data", database={"url": database_url},
                             http={"port": free_port(), **http})
     app = build_context(settings)
+    ensure_lab_pki(settings)  # creates the lab CA and server certificate for http.tls
     server = HttpServer(app)
     server.start()
-    root = f"http://{settings.http.host}:{settings.http.port}/dicom-web"
+    root = f"{server.scheme}://{settings.http.host}:{settings.http.port}/dicom-web"
+    verify = str(tls_files(settings)[2]) if settings.http.tls else True
     try:
-        with httpx.Client(base_url=root, timeout=60) as client:
+        with httpx.Client(base_url=root, timeout=60, verify=verify) as client:
             yield Web(app, root, client)
     finally:
         server.stop()
