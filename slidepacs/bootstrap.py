@@ -33,7 +33,7 @@ from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.slide_gate import SlideGate
-from slidepacs.services.slide_output import SlideOutputs
+from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
 from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.storage import MirroredFileStore
 
@@ -115,7 +115,8 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     quarantine = QuarantineService(unit_of_work, store, rules, ingest)
     gate = SlideGate(rules, unit_of_work)
     ingest.use_slide_gate(gate, quarantine.keep)
-    slide_outputs = SlideOutputs(rules, gate, settings.character_set.default)
+    slide_outputs = SlideOutputs(rules, gate, settings.character_set.default,
+                                 settings.storage.data_path / SVS_OUTPUT_QUEUE)
     bus.subscribe(InstanceStored, slide_outputs.on_instance_stored)
     return AppContext(
         settings=settings,

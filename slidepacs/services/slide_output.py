@@ -4,12 +4,14 @@ the sender's file-name template, in its file location — once the slide's insta
 stopped arriving for :attr:`SlideOutputs.settle_seconds`.
 
 Tiles are copied, not re-encoded. The file appears atomically (written under a temporary
-name, fsynced, renamed). Pending slides live in memory and are written at a normal stop; after
-a crash the DICOM series is safe in the archive, its SVS copy is not written.
+name, fsynced, renamed). A slide waiting for its SVS copy is also noted durably, as one small
+file per slide in the queue folder, before its first instance is acknowledged; at start the
+noted slides are written, so a crash or a stop loses no SVS copy.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -18,12 +20,13 @@ from pathlib import Path
 
 from slidepacs.dicom.header import WSI_SOP_CLASS, read_header
 from slidepacs.domain.events import InstanceStored
-from slidepacs.errors import SlidepacsError
+from slidepacs.errors import SlidepacsError, StorageFailure
 from slidepacs.services.image_rules import ImageRulesService
 from slidepacs.services.slide_gate import SlideGate, image_id
 from slidepacs.storage import write_atomically
 
 log = logging.getLogger(__name__)
+SVS_OUTPUT_QUEUE = ".svs-outputs"  # in the data path: one note per slide waiting for its SVS
 
 
 @dataclass(slots=True)
@@ -37,10 +40,11 @@ class SlideOutputs:
     """Writes SVS copies of the slides of senders whose output format is SVS."""
 
     def __init__(self, rules: ImageRulesService, gate: SlideGate, charset: str,
-                 settle_seconds: float = 5.0) -> None:
+                 queue_folder: Path, settle_seconds: float = 5.0) -> None:
         self._rules = rules
         self._gate = gate
         self._charset = charset
+        self._queue = queue_folder
         self.settle_seconds = settle_seconds
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
@@ -48,17 +52,42 @@ class SlideOutputs:
         self._thread: threading.Thread | None = None
 
     def on_instance_stored(self, event: InstanceStored) -> None:
-        """Note a stored whole-slide instance of a sender that wants SVS (cheap: no I/O)."""
+        """Note a stored whole-slide instance of a sender that wants SVS: in memory, and
+        durably for the slide's first instance (one small file)."""
         if event.sop_class_uid != WSI_SOP_CLASS or not event.sender:
             return
         if self._rules.output_of(event.sender)[0] != "svs":
             return
+        uid = event.series_instance_uid
         with self._lock:
-            self._pending[event.series_instance_uid] = _Pending(
-                event.sender, event.path, time.monotonic() + self.settle_seconds)
+            known = uid in self._pending
+            self._pending[uid] = _Pending(event.sender, event.path,
+                                          time.monotonic() + self.settle_seconds)
+        if not known:
+            self._note(uid, event.sender, event.path)
+
+    def resume(self) -> int:
+        """Take up the slides noted by an earlier run whose SVS copy was not written yet;
+        how many."""
+        due = time.monotonic() + self.settle_seconds
+        resumed = 0
+        for marker in sorted(self._queue.glob("*.json")) if self._queue.is_dir() else []:
+            try:
+                noted = json.loads(marker.read_text(encoding="utf-8"))
+                pending = _Pending(str(noted["sender"]), Path(noted["path"]), due)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("unreadable SVS output note %s left in place: %s", marker, exc)
+                continue
+            with self._lock:
+                self._pending.setdefault(marker.stem, pending)
+            resumed += 1
+        if resumed:
+            log.info("%d slide(s) still wait for their SVS copy: written shortly", resumed)
+        return resumed
 
     def start(self) -> None:
-        """Write due slides in a background thread until :meth:`stop`."""
+        """Write due slides (noted ones first) in a background thread until :meth:`stop`."""
+        self.resume()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="slide output", daemon=True)
         self._thread.start()
@@ -84,6 +113,8 @@ class SlideOutputs:
                 written.append(self.write_svs(pending.path, pending.sender))
             except (SlidepacsError, OSError) as exc:
                 log.error("SVS of slide %s from %s not written: %s", uid, pending.sender, exc)
+                continue  # its note stays: tried again at the next start
+            (self._queue / f"{uid}.json").unlink(missing_ok=True)
         return written
 
     def write_svs(self, instance: Path, sender: str) -> Path:
@@ -110,3 +141,14 @@ class SlideOutputs:
         while not self._stop.wait(0.5):
             self.write_due()
 
+    def _note(self, uid: str, sender: str, path: Path) -> None:
+        """Record durably that slide ``uid`` waits for its SVS copy."""
+        def write(temporary: Path) -> None:
+            temporary.write_text(json.dumps({"sender": sender, "path": str(path)}),
+                                 encoding="utf-8")
+
+        try:
+            self._queue.mkdir(parents=True, exist_ok=True)
+            write_atomically(self._queue / f"{uid}.json", write)
+        except (OSError, SlidepacsError) as exc:
+            raise StorageFailure(f"cannot note slide {uid} for its SVS copy ({exc})") from exc

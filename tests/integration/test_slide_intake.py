@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from slidepacs.bootstrap import AppContext
+from slidepacs.bootstrap import AppContext, build_context
+from slidepacs.config import Settings
 from slidepacs.index.tables import Instance
 from slidepacs.services.image_rules import RuleChanges
 from slidepacs.services.importer import ImportItem, ImportReport
@@ -116,6 +117,23 @@ def test_a_sender_with_svs_output_gets_each_slide_as_an_svs_named_by_its_templat
     with SvsSlide(svs) as original, SvsSlide(written[0]) as copy:
         assert len(copy.levels) == len(original.levels)
         assert copy.read_frame(0, 1, 1) == original.read_frame(0, 1, 1)  # not re-encoded
+
+
+def test_a_slide_waiting_for_its_svs_when_the_process_dies_gets_it_at_the_next_start(
+    app: AppContext, settings: Settings, tmp_path: Path
+) -> None:
+    out = tmp_path / "slides"
+    app.rules.set(SCANNER, RuleChanges(output_format="svs", file_location=str(out)))
+    import_slide(app, make_svs(tmp_path / "in.svs", SMALL), sender=SCANNER)
+    app.close()  # "crash": the pending slide is only in memory … and in its durable note
+    restarted = build_context(settings)
+    try:
+        assert restarted.slide_outputs.resume() == 1
+        [written] = restarted.slide_outputs.write_due(force=True)
+        assert written.parent == out and written.suffix == ".svs"
+        assert restarted.slide_outputs.resume() == 0  # the note is gone once written
+    finally:
+        restarted.close()
 
 
 def test_a_sender_with_dicom_output_gets_no_svs(app: AppContext, tmp_path: Path) -> None:
