@@ -3,6 +3,7 @@ with the same matching as C-FIND."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -185,6 +186,4 @@ def _match_json(match: dict[str, Any], level: Level, include: Sequence[str],
 
 
 def _dumps(body: list[dict[str, Any]]) -> bytes:
-    import json
-
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
