@@ -31,6 +31,7 @@ from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
 from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
+from slidepacs.services.rendering import RenderService
 from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
@@ -64,6 +65,7 @@ class AppContext:
     rules: ImageRulesService
     quarantine: QuarantineService
     slide_outputs: SlideOutputs
+    rendering: RenderService
 
     def close(self) -> None:
         """Release database connections."""
@@ -118,6 +120,9 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     slide_outputs = SlideOutputs(rules, gate, settings.character_set.default,
                                  settings.storage.data_path / SVS_OUTPUT_QUEUE)
     bus.subscribe(InstanceStored, slide_outputs.on_instance_stored)
+    query = QueryService(unit_of_work)
+    retrieve = RetrieveService(unit_of_work, store, settings.character_set.default)
+    frames = FrameService(unit_of_work, store)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -128,14 +133,15 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         importer=ImportService(ingest),
         exporter=ExportService(unit_of_work, store),
         storage_check=StorageCheckService(unit_of_work, store),
-        query=QueryService(unit_of_work),
-        retrieve=RetrieveService(unit_of_work, store, settings.character_set.default),
-        frames=FrameService(unit_of_work, store),
+        query=query,
+        retrieve=retrieve,
+        frames=frames,
         registry=registry,
         forwarding=forwarding,
         rules=rules,
         quarantine=quarantine,
         slide_outputs=slide_outputs,
+        rendering=RenderService(retrieve, frames, query),
     )
 
 

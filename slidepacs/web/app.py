@@ -15,6 +15,7 @@ from slidepacs.web.access import AccessPolicy
 from slidepacs.web.media import NotAcceptable
 from slidepacs.web.multipart import PayloadTooLarge
 from slidepacs.web.qido import qido_router
+from slidepacs.web.rendered import rendered_router
 from slidepacs.web.stow import UnsupportedMediaType, stow_router
 from slidepacs.web.urls import PREFIX
 from slidepacs.web.wado import wado_router
@@ -42,6 +43,7 @@ def create_app(context: AppContext) -> FastAPI:
     guarded = [Depends(access)]
     api.include_router(qido_router(context), prefix=PREFIX, dependencies=guarded)
     api.include_router(wado_router(context), prefix=PREFIX, dependencies=guarded)
+    api.include_router(rendered_router(context), prefix=PREFIX, dependencies=guarded)
     api.include_router(stow_router(context, access), prefix=PREFIX, dependencies=guarded)
     api.add_exception_handler(SlidepacsError, _error_response)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_response)  # type: ignore[arg-type]

@@ -35,7 +35,8 @@ def start_web(tmp_path: Path, database_url: str, **http: Any) -> Iterator[Web]:
     settings = settings_for(tmp_path / "data", database={"url": database_url},
                             http={"port": free_port(), **http})
     app = build_context(settings)
-    ensure_lab_pki(settings)  # creates the lab CA and server certificate for http.tls
+    if settings.http.tls:
+        ensure_lab_pki(settings)  # the lab CA and server certificate, as serve makes them
     server = HttpServer(app)
     server.start()
     root = f"{server.scheme}://{settings.http.host}:{settings.http.port}/dicom-web"
