@@ -481,6 +481,7 @@ def slide(out: Path, size_mb: int) -> Path:
     svs = out / f"slide-{size_mb}mb.svs"
     if not svs.exists():
         print(f"generating {svs} ...", flush=True)
+        out.mkdir(parents=True, exist_ok=True)
         make_svs(svs, _spec(size_mb, (1, 4, 16)))
         os.sync()
     return svs

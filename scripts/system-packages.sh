@@ -22,6 +22,8 @@ case "${1:-run}" in
     [ -x /usr/bin/time ] || need+=(time)          # GNU time: peak RSS of measured processes
     have_cmd OrthancWSIDicomizer || need+=(orthanc-wsi)             # bench/wsi_peers.py
     compgen -G "/usr/lib/*/libturbojpeg.so.0" >/dev/null || need+=(libturbojpeg0)  # wsidicomizer
+    have_cmd wrk || need+=(wrk)                                     # bench/wado_bench.py load
+    have_cmd nginx || [ -x /usr/sbin/nginx ] || need+=(nginx-light) # bench/wado_bench.py ceiling
     ;;
 esac
 

@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 from slidepacs.config import Settings, check_writable, mask_url
 from slidepacs.errors import ConfigError, IndexFailure
 from slidepacs.index.database import ensure_schema, index_is_empty, open_engine
+from slidepacs.index.direct import DirectReader
+from slidepacs.index.frames import FrameFiles
 from slidepacs.domain.events import InstanceStored
 from slidepacs.domain.forward_queue import RetryPolicy
 from slidepacs.domain.forwarding import ForwardRule
@@ -32,6 +34,7 @@ from slidepacs.services.ingest import IngestService
 from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.rendering import RenderService
+from slidepacs.services.transcoding import TranscodeService
 from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
@@ -50,6 +53,7 @@ class AppContext:
 
     settings: Settings
     engine: Engine
+    direct: DirectReader
     unit_of_work: UnitOfWork
     store: MirroredFileStore
     bus: EventBus
@@ -66,9 +70,11 @@ class AppContext:
     quarantine: QuarantineService
     slide_outputs: SlideOutputs
     rendering: RenderService
+    transcoding: TranscodeService
 
     def close(self) -> None:
         """Release database connections."""
+        self.direct.close()
         self.engine.dispose()
 
 
@@ -122,10 +128,12 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     bus.subscribe(InstanceStored, slide_outputs.on_instance_stored)
     query = QueryService(unit_of_work)
     retrieve = RetrieveService(unit_of_work, store, settings.character_set.default)
-    frames = FrameService(unit_of_work, store)
+    direct = DirectReader(engine)
+    frames = FrameService(unit_of_work, store, files=FrameFiles(direct))
     return AppContext(
         settings=settings,
         engine=engine,
+        direct=direct,
         unit_of_work=unit_of_work,
         store=store,
         bus=bus,
@@ -142,6 +150,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         quarantine=quarantine,
         slide_outputs=slide_outputs,
         rendering=RenderService(retrieve, frames, query),
+        transcoding=TranscodeService(frames),
     )
 
 

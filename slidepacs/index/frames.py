@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import LargeBinary, Select, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from slidepacs.index.direct import DirectReader
 from slidepacs.index.tables import Instance, InstanceFrames, Series, Study
 
 
@@ -39,10 +42,7 @@ class FrameRepository:
         (``load_map`` False leaves the map out, for a caller that has it cached)."""
         statement = _FRAME_SOURCE if load_map else _FRAME_FILE
         row = self.session.connection().execute(statement, {"uid": sop_instance_uid}).first()
-        if row is None:
-            return None
-        return FrameSource(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None,
-                           row[7] if load_map else None)
+        return _source(row, load_map)
 
     def save(self, instance_pk: int, relpath: str, frame_map: bytes | None) -> bool:
         """Record the frame map of an instance indexed without one, if its current file is
@@ -54,6 +54,25 @@ class FrameRepository:
             ["instance_pk", "frame_map"], current).on_conflict_do_nothing()
         result = self.session.connection().execute(statement, {"frame_map": frame_map})
         return bool(result.rowcount)
+
+
+class FrameFiles:
+    """Which file holds an instance's frames, read without a session (the frame requests'
+    hot path: one indexed statement on a direct connection)."""
+
+    def __init__(self, reader: DirectReader) -> None:
+        self._reader = reader
+
+    def source(self, sop_instance_uid: str) -> FrameSource | None:
+        """The instance's current file and transfer syntax (``frame_map`` left out)."""
+        return _source(self._reader.first(_FRAME_FILE, {"uid": sop_instance_uid}), False)
+
+
+def _source(row: Sequence[Any] | None, load_map: bool) -> FrameSource | None:
+    if row is None:
+        return None
+    return FrameSource(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None,
+                       row[7] if load_map else None)
 
 
 _INSTANCE = Instance.__table__

@@ -20,7 +20,7 @@ from pathlib import Path
 from slidepacs.dicom.frames import FrameMap, Piece
 from slidepacs.dicom.header import read_frame_map
 from slidepacs.errors import IndexFailure, InvalidInput, NotFound, StorageFailure, Unsupported
-from slidepacs.index.frames import FrameSource
+from slidepacs.index.frames import FrameFiles, FrameSource
 from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.storage import BlobStore
 
@@ -44,22 +44,32 @@ class FrameService:
     """Locates and reads the encoded frames of stored instances."""
 
     def __init__(self, unit_of_work: UnitOfWork, store: BlobStore,
-                 cache: MapCache | None = None) -> None:
+                 cache: MapCache | None = None, files: FrameFiles | None = None) -> None:
         self._uow = unit_of_work
         self._store = store
         self._cache = cache if cache is not None else MapCache()
+        self._files = files
 
     def locate(self, study_instance_uid: str, series_instance_uid: str,
                sop_instance_uid: str, frame_numbers: Sequence[int] | None) -> FrameLocation:
         """Where frames ``frame_numbers`` (from 1; None: all) of an instance lie; NotFound
         for an instance not in that series and study, or a frame number it does not have."""
         uids = (study_instance_uid, series_instance_uid, sop_instance_uid)
-        with self._uow.read() as repo:
-            source = _checked(repo.frames.frame_map(sop_instance_uid, load_map=False), uids)
+        source = _checked(self._file_of(sop_instance_uid), uids)
         cached, frames = self._cache.get(source.relpath)
         if not cached:
             source, frames = self._load(uids)
         return self._location(source, frames, frame_numbers)
+
+    def locate_mapped(self, study_instance_uid: str, series_instance_uid: str,
+                      sop_instance_uid: str,
+                      frame_numbers: Sequence[int] | None) -> FrameLocation | None:
+        """As :meth:`locate` when the instance's frame map is already cached (one indexed
+        lookup, no more), else None: loading a map may take long, call :meth:`locate`."""
+        uids = (study_instance_uid, series_instance_uid, sop_instance_uid)
+        source = _checked(self._file_of(sop_instance_uid), uids)
+        cached, frames = self._cache.get(source.relpath)
+        return self._location(source, frames, frame_numbers) if cached else None
 
     def read(self, location: FrameLocation, frame_number: int) -> bytes:
         """The bytes of one located frame, still encoded (one positioned read per piece)."""
@@ -79,6 +89,12 @@ class FrameService:
                 yield number, _read_pieces(fd, _pieces(location, number), location.path)
         finally:
             os.close(fd)
+
+    def _file_of(self, sop_instance_uid: str) -> FrameSource | None:
+        if self._files is not None:
+            return self._files.source(sop_instance_uid)
+        with self._uow.read() as repo:
+            return repo.frames.frame_map(sop_instance_uid, load_map=False)
 
     def _load(self, uids: tuple[str, str, str]) -> tuple[FrameSource, FrameMap | None]:
         """The instance's map from the index (walking its file once if it has none), cached."""

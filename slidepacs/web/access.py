@@ -42,7 +42,13 @@ class AccessPolicy:
         self._open = settings.access is HttpAccess.OPEN
         self._digests = settings.token_sha256
 
-    def __call__(self, request: Request) -> Caller:
+    async def __call__(self, request: Request) -> Caller:
+        """The caller, or HTTPException 401 (async: it never blocks, and an async dependency
+        runs on the event loop instead of costing a hand-off to a worker thread)."""
+        return self.check(request)
+
+    def check(self, request: Request) -> Caller:
+        """The caller of ``request``, or HTTPException 401."""
         address = request.client.host if request.client else ""
         if self._open:
             return Caller(address)

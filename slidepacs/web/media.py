@@ -27,6 +27,15 @@ FRAME_MEDIA_TYPES = {
 }
 NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+IMPLICIT_LE = "1.2.840.10008.1.2"
+# the transfer syntax a frame media type means when the Accept header names none (PS3.18
+# Table 8.7.3-5), for the syntaxes frames can be transcoded to
+DEFAULT_FRAME_SYNTAX = {
+    OCTET_STREAM: EXPLICIT_VR_LITTLE_ENDIAN,
+    "image/jpeg": "1.2.840.10008.1.2.4.50",
+    "image/jls": "1.2.840.10008.1.2.4.80",
+    "image/jp2": "1.2.840.10008.1.2.4.90",
+}
 
 
 class NotAcceptable(SlidepacsError):

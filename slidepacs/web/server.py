@@ -50,8 +50,10 @@ class HttpServer:
             time.sleep(0.02)
 
     def _run(self) -> None:
+        loop_factory = self._server.config.get_loop_factory()  # uvloop where installed
         try:
-            asyncio.run(self._server.serve())
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(self._server.serve())
         except SystemExit:  # uvicorn exits when it cannot bind
             log.error("HTTP front could not start on %s:%d", self._settings.host,
                       self._settings.port)

@@ -4,24 +4,31 @@ JSON with bulk data by reference, and top-level bulk data by byte range."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 
 from slidepacs.bootstrap import AppContext
 from slidepacs.dicom.tag_values import BULK_DATA_VRS
 from slidepacs.errors import InvalidInput
+from slidepacs.imaging.transcode import CannotTranscode, can_transcode
 from slidepacs.services.frames import FrameLocation
 from slidepacs.services.retrieve import RetrieveItem
 from slidepacs.web.media import (
+    DEFAULT_FRAME_SYNTAX,
     DICOM,
     DICOM_JSON,
+    EXPLICIT_VR_LITTLE_ENDIAN,
     FRAME_MEDIA_TYPES,
+    IMPLICIT_LE,
+    MULTIPART_RELATED,
     NATIVE_SYNTAXES,
     OCTET_STREAM,
     NotAcceptable,
@@ -39,6 +46,7 @@ from slidepacs.web.urls import dicomweb_base
 
 BULK_DATA_THRESHOLD = 1024  # values longer than this are sent by reference (BulkDataURI)
 MAX_FRAMES_PER_REQUEST = 10_000
+FRAMES_IN_ONE_BODY = 16  # up to this many frames are sent as one body, else streamed
 # frames change only if a new version of the instance is stored: the ETag names the file
 FRAME_CACHING = "private, max-age=86400"
 PIXEL_DATA = 0x7FE00010
@@ -101,21 +109,53 @@ def wado_router(app: AppContext) -> APIRouter:
 
     @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
                 summary="Frames of an instance, as stored (no decoding)")
-    def retrieve_frames(request: Request, study: str, series: str, sop: str,
-                        frames: str) -> Response:
+    async def retrieve_frames(request: Request, study: str, series: str, sop: str,
+                              frames: str) -> Response:
+        # The tile path: on the event loop (one indexed lookup, one positioned read of a
+        # page-cached file); only a frame map not yet cached is loaded in a worker thread.
         numbers = _frame_numbers(frames)
-        location = app.frames.locate(study, series, sop, numbers)
-        media, multipart = _frame_media(request, location.transfer_syntax_uid, len(numbers))
-        etag = f'"{location.path.name}:{frames}"'
+        location = (app.frames.locate_mapped(study, series, sop, numbers)
+                    or await run_in_threadpool(app.frames.locate, study, series, sop, numbers))
+        wanted = _frame_media(request, location.transfer_syntax_uid, len(numbers))
+        etag = f'"{location.path.name}:{frames}:{wanted.syntax}"'
         headers = {"ETag": etag, "Cache-Control": FRAME_CACHING}
         if not_modified(request, etag):
             return Response(status_code=304, headers=headers)
-        if not multipart:
-            return Response(app.frames.read(location, numbers[0]), media_type=media,
+        if wanted.transcoded:
+            return await run_in_threadpool(_transcoded, app, location, wanted, headers)
+        if not wanted.multipart:
+            return Response(app.frames.read(location, numbers[0]), media_type=wanted.media,
                             headers=headers)
-        return _frames_multipart(app, location, media, headers)
+        if len(numbers) <= FRAMES_IN_ONE_BODY:
+            return _frames_body(app.frames.read_all(location), wanted, headers)
+        return _frames_multipart(app, location, wanted.media, headers)
 
     return router
+
+
+def _frames_body(frames: Iterable[tuple[int, bytes]], wanted: FrameMedia,
+                 headers: dict[str, str]) -> Response:
+    """Frames as one body built in memory: a single part's bytes, or multipart/related
+    (a streamed body costs a worker-thread hand-off per chunk)."""
+    if not wanted.multipart:
+        [(_number, data)] = frames
+        return Response(data, media_type=wanted.media, headers=headers)
+    boundary = new_boundary()
+    part_type = f"{wanted.media}; transfer-syntax={wanted.syntax}"
+    parts = [OutgoingPart(part_type, lambda data=data: [data]) for _number, data in frames]
+    return Response(b"".join(stream_parts(parts, boundary)), headers=headers,
+                    media_type=related_type(wanted.media, boundary))
+
+
+def _transcoded(app: AppContext, location: FrameLocation, wanted: FrameMedia,
+                headers: dict[str, str]) -> Response:
+    """The located frames decoded and encoded in the asked syntax (in a worker thread)."""
+    try:
+        app.transcoding.check(location, wanted.syntax)
+        frames = app.transcoding.frames(location, wanted.syntax)
+    except CannotTranscode as exc:
+        raise NotAcceptable(str(exc)) from None
+    return _frames_body(frames, wanted, headers)
 
 
 def _frames_multipart(app: AppContext, location: FrameLocation, media: str,
@@ -138,8 +178,12 @@ def _pixel_data(app: AppContext, request: Request, location: FrameLocation) -> R
         start, (last, last_length) = pieces[0][0], pieces[-1]
         return _bulk_value(request, location.path, start, last + last_length - start,
                            f'"{location.path.name}:pixels"')
-    media, _single = _frame_media(request, location.transfer_syntax_uid, len(pieces))
-    return _frames_multipart(app, location, media)
+    wanted = _frame_media(request, location.transfer_syntax_uid, len(pieces))
+    if wanted.transcoded:
+        raise NotAcceptable("Pixel Data is sent in its stored transfer syntax "
+                            f"({location.transfer_syntax_uid}); ask for its frames to have "
+                            "them in another")
+    return _frames_multipart(app, location, wanted.media)
 
 
 def _bulk_value(request: Request, path: Path, offset: int, length: int,
@@ -167,24 +211,50 @@ def _frame_numbers(text: str) -> list[int]:
     return numbers
 
 
-def _frame_media(request: Request, syntax: str, count: int) -> tuple[str, bool]:
-    """(media type, multipart?) of frames stored in ``syntax``: their own media type (or
-    application/octet-stream for native data), multipart/related as the standard has it, or
-    a single-part body when one frame is asked with a plain media type (browsers, tile
-    viewers). NotAcceptable when only another transfer syntax would do (no transcoding)."""
+@dataclass(frozen=True, slots=True)
+class FrameMedia:
+    """How frames are sent: media type, multipart or one plain body, transfer syntax, and
+    whether that syntax means decoding and encoding the stored frames again."""
+
+    media: str
+    multipart: bool
+    syntax: str
+    transcoded: bool = False
+
+
+def _frame_media(request: Request, syntax: str, count: int) -> FrameMedia:
+    """How to send frames stored in ``syntax``, from the best Accept range that can be met:
+    as stored (their own media type, or application/octet-stream for native data) in
+    multipart/related as the standard has it, or as one plain body when one frame is asked
+    with a plain media type (browsers, tile viewers); else transcoded when a range names
+    another syntax (or a media type whose default syntax differs). NotAcceptable when none
+    can be met."""
     stored = FRAME_MEDIA_TYPES.get(syntax, OCTET_STREAM)
     for media in parse_accept(request.headers.get("accept")):
         wanted = media.transfer_syntax
-        if wanted not in ("", "*", syntax):
-            continue
-        if media.type in ("*/*", "multipart/*") or media.related(stored):
-            return stored, True
-        if media.related(OCTET_STREAM) and wanted == "*":  # raw bytes of compressed frames
-            return OCTET_STREAM, True
-        if count == 1 and media.type in (stored, f"{stored.split('/')[0]}/*"):
-            return stored, False
-    raise NotAcceptable(f"frames are stored as {stored} (transfer syntax {syntax}); "
-                        "transcoding is not supported")
+        if wanted in ("", "*", syntax) or _same_bytes(wanted, syntax):
+            label = wanted if wanted not in ("", "*") else syntax
+            if media.type in ("*/*", "multipart/*") or media.related(stored):
+                return FrameMedia(stored, True, label)
+            if media.related(OCTET_STREAM) and wanted == "*":  # raw bytes of compressed frames
+                return FrameMedia(OCTET_STREAM, True, label)
+            if count == 1 and media.type in (stored, f"{stored.split('/')[0]}/*"):
+                return FrameMedia(stored, False, label)
+        multipart = media.type == MULTIPART_RELATED
+        target_media = media.part_type if multipart else media.type
+        target = wanted if wanted not in ("", "*") else DEFAULT_FRAME_SYNTAX.get(target_media, "")
+        if ((multipart or count == 1) and target
+                and FRAME_MEDIA_TYPES.get(target, OCTET_STREAM) == target_media
+                and can_transcode(syntax, target)):
+            return FrameMedia(target_media, multipart, target, transcoded=True)
+    raise NotAcceptable(f"frames are stored as {stored} (transfer syntax {syntax}); they can "
+                        "be sent as stored or as Explicit VR Little Endian, JPEG Baseline "
+                        "(8-bit), JPEG-LS lossless or JPEG 2000 lossless")
+
+
+def _same_bytes(wanted: str, stored: str) -> bool:
+    """Native little-endian frames are the same bytes in implicit and explicit VR."""
+    return {wanted, stored} == {IMPLICIT_LE, EXPLICIT_VR_LITTLE_ENDIAN}
 
 
 def _json_array(app: AppContext, items: Sequence[RetrieveItem], base: str) -> Iterator[bytes]:

@@ -12,15 +12,17 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from pydicom.data import get_testdata_file
 from pydicom.encaps import generate_frames
-from sqlalchemy import delete, select
+from sqlalchemy import Column, MetaData, String, Table, bindparam, delete, select, text
 
 from slidepacs.bootstrap import AppContext, build_context
 from slidepacs.config import settings_for
 from slidepacs.dicom.frames import FrameMap
-from slidepacs.errors import NotFound, Unsupported
+from slidepacs.errors import IndexFailure, NotFound, Unsupported
 from slidepacs.index.database import MIGRATIONS, upgrade
-from slidepacs.index.frames import FrameRepository
+from slidepacs.index.direct import DirectReader
+from slidepacs.index.frames import FrameFiles, FrameRepository
 from slidepacs.index.tables import InstanceFrames
+from slidepacs.testing.postgres import PostgresCluster
 from slidepacs.testing.slides import SlideSpec, make_svs
 from slidepacs.wsi.convert import Target, convert
 from slidepacs.wsi.to_dicom import DicomOptions
@@ -136,17 +138,67 @@ def test_a_warm_request_reads_no_map_from_the_index(
 ) -> None:
     path = Path(get_testdata_file("emri_small.dcm"))
     app.ingest.ingest_file(path)
-    loads = []
-    original = FrameRepository.frame_map
+    reads = []
+    file_of, map_of = FrameFiles.source, FrameRepository.frame_map
 
-    def counting(self: FrameRepository, uid: str, load_map: bool = True):  # type: ignore
-        loads.append(load_map)
-        return original(self, uid, load_map)
+    def counting_files(self: FrameFiles, uid: str):  # type: ignore[no-untyped-def]
+        reads.append("file")
+        return file_of(self, uid)
 
-    monkeypatch.setattr(FrameRepository, "frame_map", counting)
+    def counting_maps(self: FrameRepository, uid: str, load_map: bool = True):  # type: ignore
+        reads.append("map" if load_map else "file by session")
+        return map_of(self, uid, load_map)
+
+    monkeypatch.setattr(FrameFiles, "source", counting_files)
+    monkeypatch.setattr(FrameRepository, "frame_map", counting_maps)
     for number in (1, 2, 3):
         app.frames.read(app.frames.locate(*uids(path), [number]), number)
-    assert loads == [False, True, False, False]  # one lookup a request; the map loaded once
+    assert reads == ["file", "map", "file", "file"]  # one lookup a request; the map once
+
+
+def test_the_event_loop_path_locates_only_once_the_map_is_cached(app: AppContext) -> None:
+    path = Path(get_testdata_file("emri_small.dcm"))
+    app.ingest.ingest_file(path)
+    assert app.frames.locate_mapped(*uids(path), [2]) is None  # cold: leave it to a thread
+    located = app.frames.locate(*uids(path), [2])
+    assert app.frames.locate_mapped(*uids(path), [2]) == located
+    study, series, sop = uids(path)
+    with pytest.raises(NotFound):
+        app.frames.locate_mapped(study, "1.2.3.4", sop, [2])
+    with pytest.raises(NotFound):
+        app.frames.locate_mapped(study, series, sop, [11])
+
+
+def test_frame_lookups_survive_the_index_server_dropping_their_connection(
+    tmp_path: Path, postgres_cluster: PostgresCluster
+) -> None:
+    url = postgres_cluster.create_database()
+    app = build_context(settings_for(tmp_path / "data", database={"url": url}))
+    try:
+        path = Path(get_testdata_file("emri_small.dcm"))
+        app.ingest.ingest_file(path)
+        expected = pydicom_frames(path)
+        assert app.frames.read(app.frames.locate(*uids(path), [1]), 1) == expected[0]
+        with app.engine.connect() as connection:  # as a server restart would
+            killed = connection.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        assert killed and killed >= 1
+        assert app.frames.read(app.frames.locate(*uids(path), [3]), 3) == expected[2]
+    finally:
+        app.close()
+        postgres_cluster.drop_database(url)
+
+
+def test_a_failing_direct_read_is_an_index_failure(app: AppContext) -> None:
+    missing = Table("no_such_table", MetaData(), Column("uid", String))
+    reader = DirectReader(app.engine)
+    try:
+        with pytest.raises(IndexFailure, match="index database error"):
+            reader.first(select(missing.c.uid).where(missing.c.uid == bindparam("uid")),
+                         {"uid": "1.2"})
+    finally:
+        reader.close()
 
 
 def test_a_new_version_of_an_instance_replaces_its_frame_map(
