@@ -1094,8 +1094,10 @@ def machine_table(command: str, args: argparse.Namespace, code: str, level: Leve
                       + ", ".join(f"{k} {v}" for k, v in versions.items())
                       + f", SQLite {sqlite3.sqlite_version}"],
         ["uvicorn stack", f"httptools {_version('httptools')}, uvloop {_version('uvloop')} in "
-                          f".venv (so uvicorn runs h11 on asyncio); `--accel` peers: "
-                          f"{_accel_versions(accel)}"],
+                          f".venv (uvicorn's auto choice: "
+                          + ("httptools on uvloop" if _version("httptools") != "not installed"
+                             and _version("uvloop") != "not installed" else "h11 on asyncio")
+                          + f"); `-accel` peers: {_accel_versions(accel)}"],
         ["peers", f"{nginx}, one worker, sendfile, keep-alive; {orthanc_version()} + "
                   f"DICOMweb plugin {plugin} (Debian), SQLite index, `TCP_NODELAY=1`"],
     ]
@@ -1147,6 +1149,7 @@ def render(head: str, runs: Sequence[Run], targets: Sequence[Target],
 
 PEERS = ("nginx", "slidepacs", "slidepacs-multipart", "orthanc", "floor", "slidepacs-accel",
          "floor-accel")
+DEFAULT_PEERS = PEERS[:5]  # httptools and uvloop are slidepacs dependencies now
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -1156,8 +1159,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         "(default 10, quick 3)")
     parser.add_argument("--warmup", type=float, default=2.0, help="untimed seconds before")
     parser.add_argument("--clients", default="16,64", help="comma-separated client counts")
-    parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of "
-                        + ", ".join(PEERS) + " (the -accel ones need pip)")
+    parser.add_argument("--peers", default=",".join(DEFAULT_PEERS),
+                        help="comma-separated subset of " + ", ".join(PEERS)
+                        + " (default: all but the -accel ones, which need pip)")
     parser.add_argument("--size-mb", type=int, help="slide size (default 1000, quick 200)")
     parser.add_argument("--instances", type=int, help="indexed instances (default 100,000)")
     parser.add_argument("--qido-queries", type=int, help="QIDO requests (default 1000)")
