@@ -41,8 +41,8 @@ def create_app(context: AppContext) -> FastAPI:
                   description="DICOMweb (QIDO-RS, WADO-RS, STOW-RS) of the slidepacs archive.")
     api.state.public_url = context.settings.http.public_url
     guarded = [Depends(access)]
+    api.include_router(wado_router(context), prefix=PREFIX, dependencies=guarded)  # tiles first
     api.include_router(qido_router(context), prefix=PREFIX, dependencies=guarded)
-    api.include_router(wado_router(context), prefix=PREFIX, dependencies=guarded)
     api.include_router(rendered_router(context), prefix=PREFIX, dependencies=guarded)
     api.include_router(stow_router(context, access), prefix=PREFIX, dependencies=guarded)
     api.add_exception_handler(SlidepacsError, _error_response)  # type: ignore[arg-type]

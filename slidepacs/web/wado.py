@@ -56,6 +56,30 @@ def wado_router(app: AppContext) -> APIRouter:
     """The WADO-RS retrieve, metadata and bulk data routes, answered from ``app.retrieve``."""
     router = APIRouter(tags=["WADO-RS"])
 
+    # the tile path first: routes are matched in order, and this one is asked most
+    @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
+                summary="Frames of an instance, as stored (no decoding)")
+    async def retrieve_frames(request: Request, study: str, series: str, sop: str,
+                              frames: str) -> Response:
+        # The tile path: on the event loop (one indexed lookup, one positioned read of a
+        # page-cached file); only a frame map not yet cached is loaded in a worker thread.
+        numbers = _frame_numbers(frames)
+        location = (app.frames.locate_mapped(study, series, sop, numbers)
+                    or await run_in_threadpool(app.frames.locate, study, series, sop, numbers))
+        wanted = _frame_media(request, location.transfer_syntax_uid, len(numbers))
+        etag = f'"{location.path.name}:{frames}:{wanted.syntax}"'
+        headers = {"ETag": etag, "Cache-Control": FRAME_CACHING}
+        if not_modified(request, etag):
+            return Response(status_code=304, headers=headers)
+        if wanted.transcoded:
+            return await run_in_threadpool(_transcoded, app, location, wanted, headers)
+        if not wanted.multipart:
+            return Response(app.frames.read(location, numbers[0]), media_type=wanted.media,
+                            headers=headers)
+        if len(numbers) <= FRAMES_IN_ONE_BODY:
+            return _frames_body(app.frames.read_all(location), wanted, headers)
+        return _frames_multipart(app, location, wanted.media, headers)
+
     def instances(request: Request, study: str, series: str = "", sop: str = "") -> Response:
         items = app.retrieve.instances(study, series, sop)
         _check_dicom_accept(request, {item.transfer_syntax_uid for item in items})
@@ -106,29 +130,6 @@ def wado_router(app: AppContext) -> APIRouter:
         [item] = app.retrieve.instances(study, series, sop)
         offset, length = app.retrieve.bulk_range(item, _tag(tag))
         return _bulk_value(request, item.path, offset, length, f'"{item.path.name}:{tag}"')
-
-    @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
-                summary="Frames of an instance, as stored (no decoding)")
-    async def retrieve_frames(request: Request, study: str, series: str, sop: str,
-                              frames: str) -> Response:
-        # The tile path: on the event loop (one indexed lookup, one positioned read of a
-        # page-cached file); only a frame map not yet cached is loaded in a worker thread.
-        numbers = _frame_numbers(frames)
-        location = (app.frames.locate_mapped(study, series, sop, numbers)
-                    or await run_in_threadpool(app.frames.locate, study, series, sop, numbers))
-        wanted = _frame_media(request, location.transfer_syntax_uid, len(numbers))
-        etag = f'"{location.path.name}:{frames}:{wanted.syntax}"'
-        headers = {"ETag": etag, "Cache-Control": FRAME_CACHING}
-        if not_modified(request, etag):
-            return Response(status_code=304, headers=headers)
-        if wanted.transcoded:
-            return await run_in_threadpool(_transcoded, app, location, wanted, headers)
-        if not wanted.multipart:
-            return Response(app.frames.read(location, numbers[0]), media_type=wanted.media,
-                            headers=headers)
-        if len(numbers) <= FRAMES_IN_ONE_BODY:
-            return _frames_body(app.frames.read_all(location), wanted, headers)
-        return _frames_multipart(app, location, wanted.media, headers)
 
     return router
 
