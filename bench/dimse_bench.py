@@ -380,7 +380,8 @@ def profile_markdown(dataset: DataSet, raw: Path) -> str:
     roles, functions = profile_summary(raw)
     role_rows = [[role, f"{share:.0%}"] for role, share in roles]
     function_rows = [[f"`{name}`", f"{share:.1%}"] for name, share in functions]
-    return (f"py-spy, {dataset.title} (`{raw.relative_to(REPO)}`), share of CPU samples:\n\n"
+    shown = raw.relative_to(REPO) if raw.is_relative_to(REPO) else raw
+    return (f"py-spy, {dataset.title} (`{shown}`), share of CPU samples:\n\n"
             + _table(["thread", "samples"], role_rows) + "\n\n"
             + _table(["function (own time)", "samples"], function_rows))
 
