@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import struct
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
 MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
 DEFER_LARGER_THAN = 256 * 1024
+HEAD_BYTES = 64 * 1024  # headers that fit are parsed from memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,28 @@ def _offset_table(
 
 
 def _read_dataset(handle: Any, path: Path) -> tuple[Dataset, bool]:
+    """The data set up to Pixel Data, parsed from the file's first bytes in memory when the
+    header fits in them: pydicom asks the file's position once per element, which on a file
+    is a system call (and, with several ingest threads, a hand-over of the GIL)."""
+    head = handle.read(HEAD_BYTES)
+    if len(head) < HEAD_BYTES:  # the whole file
+        dataset, has_meta = _parse(io.BytesIO(head), path)
+    else:
+        buffer = io.BytesIO(head)
+        try:
+            dataset, has_meta = _parse(buffer, path)
+            complete = buffer.tell() <= HEAD_BYTES - 16
+        except InvalidInput:
+            complete = False  # perhaps only cut off by the end of the head
+        if not complete:  # the header is longer than the head: parse the file itself
+            handle.seek(0)
+            dataset, has_meta = _parse(handle, path)
+    # deferred values are read from the file itself, by name
+    dataset.buffer, dataset.fileobj_type, dataset.filename = None, open, str(path)
+    return dataset, has_meta
+
+
+def _parse(handle: Any, path: Path) -> tuple[Dataset, bool]:
     try:
         dataset = pydicom.dcmread(
             handle, stop_before_pixels=True, defer_size=DEFER_LARGER_THAN

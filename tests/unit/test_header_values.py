@@ -38,3 +38,24 @@ def test_quick_header_values_equal_pydicoms_conversion_for_the_whole_corpus(
     assert len(readable) > 200  # the comparison covers the corpus, not a handful of files
     differing = [path.name for path in files if quick[path] != converted[path]]
     assert differing == []
+
+
+def _parsed(path: Path) -> object:
+    try:
+        return header.read_header(path, "ISO_IR 100")
+    except InvalidInput as exc:
+        return f"refused: {exc}"
+
+
+def test_headers_parsed_from_memory_equal_headers_parsed_from_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = _corpus()
+    in_memory = {path: _parsed(path) for path in files}  # most headers fit in the head
+    monkeypatch.setattr(header, "HEAD_BYTES", 300)  # most cross its end, some elements too
+    crossing = {path: _parsed(path) for path in files}
+    monkeypatch.setattr(header, "HEAD_BYTES", 0)  # always the file itself
+    from_file = {path: _parsed(path) for path in files}
+    assert sum(not isinstance(p, str) for p in from_file.values()) > 200
+    assert [p.name for p in files if in_memory[p] != from_file[p]] == []
+    assert [p.name for p in files if crossing[p] != from_file[p]] == []
