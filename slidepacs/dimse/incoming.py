@@ -61,7 +61,8 @@ class ReceivedFile:
         self._sync: Future[None] | None = None
         self._hasher: _Hasher | None = None
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            # the file is usually made already (storage's spare files), empty
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as exc:
             self._fd = -1
             self._fail(exc)

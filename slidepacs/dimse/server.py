@@ -144,7 +144,7 @@ class DimseServer:
 
     def _application_entity(self, listener: Listener) -> AE:
         ae = RegistryAE(listener.ae_title, self._registry,
-                        self._handlers.services.ingest.incoming_path, self._handlers.store)
+                        self._handlers.services.ingest.incoming_file, self._handlers.store)
         ae.maximum_pdu_size = MAX_PDU
         ae.maximum_associations = 64
         ae.require_called_aet = True

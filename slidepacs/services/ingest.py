@@ -129,6 +129,11 @@ class IngestService:
         (in the first storage location, so that storing it needs no copy)."""
         return self._store.incoming_path()
 
+    def incoming_file(self) -> Path:
+        """As :meth:`incoming_path`, with the file already made (empty): a receiver only
+        opens it (making files is slow on some file systems; they are made ahead)."""
+        return self._store.incoming_file()
+
     def ingest_received(
         self, path: Path, source: str = "", checksum: str | None = None,
         durable: Callable[[], None] | None = None, expected: SopReference | None = None,

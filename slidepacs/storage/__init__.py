@@ -29,6 +29,9 @@ class BlobStore(Protocol):
     def incoming_path(self) -> Path:
         """A new temporary path where data being received can be written for :meth:`adopt`."""
 
+    def incoming_file(self) -> Path:
+        """As :meth:`incoming_path`, with the (empty) file already made."""
+
     def adopt(self, source: Path, relpath: str, checksum: str | None = None,
               durable: Callable[[], None] | None = None) -> StagedFile:
         """Stage a file the caller hands over, moving it instead of copying where possible."""

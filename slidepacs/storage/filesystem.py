@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from slidepacs.errors import InvalidInput, StorageFailure
+from slidepacs.storage.spare_files import SpareFiles
 
 CHUNK = 1 << 20
 TEMP_SUFFIX = ".tmp"
@@ -64,6 +65,7 @@ class MirroredFileStore:
         if not locations:
             raise StorageFailure("at least one storage location is required")
         self.locations = tuple(Path(p).resolve() for p in locations)
+        self._spare = SpareFiles(self.incoming_path, functools.partial(self._incoming, "spare"))
 
     # -- writing ---------------------------------------------------------------------------
     def stage(self, source: Path, relpath: str, prefix: bytes = b"", offset: int = 0) -> StagedFile:
@@ -94,9 +96,17 @@ class MirroredFileStore:
         """A new path in the first location for data being received, named like a temporary
         (so a sweep removes it if its writer dies) and on the same file system as the
         stored files, so that :meth:`adopt` can take it over by a rename."""
+        return self._incoming("received")
+
+    def _incoming(self, kind: str) -> Path:
         folder = self.locations[0] / INCOMING
         folder.mkdir(exist_ok=True)
-        return folder / f"received.{_writer_token()}{TEMP_SUFFIX}"
+        return folder / f"{kind}.{_writer_token()}{TEMP_SUFFIX}"
+
+    def incoming_file(self) -> Path:
+        """As :meth:`incoming_path`, but the file exists already (empty, made ahead by a
+        background thread): a receiver opens it for writing without creating it."""
+        return self._spare.take()
 
     def adopt(self, source: Path, relpath: str, checksum: str | None = None,
               durable: Callable[[], None] | None = None) -> StagedFile:

@@ -26,7 +26,7 @@ from slidepacs.testing.generators import (
     write_ct_series,
     write_large_multiframe,
 )
-from tests.helpers import counts, stored_files
+from tests.helpers import counts, received_files, stored_files
 from tests.protocol import pdus
 from tests.protocol.conftest import RunningDimse, start_front
 from tests.protocol.scu import associate, dataset_bytes, dataset_offset
@@ -254,7 +254,7 @@ def test_a_data_set_contradicting_its_request_fails_and_the_association_keeps_wo
     with open_dimse.app.unit_of_work.read() as repo:
         assert repo.find_instance(good_uid) is not None
         assert sop_instance is None or repo.find_instance(sop_instance) is None
-    assert not any(incoming(open_dimse).iterdir())
+    assert not received_files(incoming(open_dimse))
 
 
 # -- c. an association that ends half-way through a large data set ------------------------------

@@ -30,7 +30,7 @@ from slidepacs.testing.generators import (
     write_large_multiframe,
 )
 from tests.cli import run_slidepacs
-from tests.helpers import counts, stored_files
+from tests.helpers import counts, received_files, stored_files, temporaries
 from tests.protocol.conftest import RunningDimse, free_port
 from tests.protocol.scu import associate
 from tests.serve_process import ServeProcess, storescu
@@ -80,7 +80,7 @@ def _assert_consistent(front: RunningDimse) -> set[str]:
         indexed = {f.relpath: f.sop_instance_uid for f in repo.iter_files()}
     [(location, files)] = stored_files(app).items()
     assert sorted(files) == sorted(indexed), "stored files and index differ"
-    assert not list(location.rglob("*.tmp"))
+    assert not temporaries(location)
     assert len(set(indexed.values())) == len(indexed) == report.files
     return set(indexed.values())
 
@@ -170,7 +170,7 @@ def test_stalled_and_garbage_peers_never_block_16_other_associations(
     try:
         assert stalled.stalled.wait(30)
         time.sleep(0.5)
-        assert len(list(incoming.iterdir())) == 1  # the stalled C-STORE, half received
+        assert len(received_files(incoming)) == 1  # the stalled C-STORE, half received
         series = _client_series(tmp_path / "others", CLIENTS, 3, size=64)
         started = time.monotonic()
         statuses = _store_in_parallel(open_dimse, series, timeout=60)
@@ -181,9 +181,9 @@ def test_stalled_and_garbage_peers_never_block_16_other_associations(
         for sock in rude:
             sock.close()
     deadline = time.monotonic() + 10
-    while any(incoming.iterdir()) and time.monotonic() < deadline:
+    while received_files(incoming) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(incoming.iterdir()), "the half-received data set was left behind"
+    assert not received_files(incoming), "the half-received data set was left behind"
     assert counts(open_dimse.app)[3] == CLIENTS * 3  # nothing of the stalled store
     _assert_consistent(open_dimse)
     with associate(open_dimse.port, open_dimse.ae_title, [(Verification, None)]) as association:
@@ -280,7 +280,7 @@ def test_stop_with_16_associations_in_flight_leaves_nothing_half_stored(stoppabl
     acknowledged = {uid for uid, status in answered.items() if status == 0x0000}
     assert acknowledged <= indexed  # every success the peers saw is stored
     assert len(indexed) < CLIENTS * 30  # the stop did cut the transfers short
-    assert not any((front.app.store.locations[0] / INCOMING).iterdir())
+    assert not received_files(front.app.store.locations[0] / INCOMING)
 
 
 @pytest.mark.slow
@@ -313,6 +313,6 @@ def test_sigterm_to_serve_during_transfers_finishes_or_aborts_them_cleanly(tmp_p
         indexed = {row[0] for row in index.execute("SELECT relpath FROM instances")}
     stored = {str(p.relative_to(data)) for p in data.rglob("*.dcm")}
     assert stored == indexed
-    assert not list(data.rglob("*.tmp"))
+    assert not temporaries(data)
     finished = [n for n, code in enumerate(outcomes) if code == 0]
     assert len(indexed) >= sum(len(series[n]) for n in finished)

@@ -17,6 +17,7 @@ from slidepacs.wsi.convert import Target, convert
 from slidepacs.wsi.dicom_reader import DicomSlide
 from slidepacs.wsi.svs_reader import SvsSlide
 from slidepacs.wsi.to_dicom import DicomOptions
+from tests.helpers import received_files
 from tests.protocol.conftest import RunningDimse
 from tests.protocol.scu import associate
 
@@ -64,7 +65,7 @@ def test_a_slide_that_breaks_the_rules_is_acknowledged_quarantined_and_stored_on
     entries = app.quarantine.entries()
     assert len(entries) == len(files)
     assert all(e.ae_title == SCANNER and "barcode" in e.reason for e in entries)
-    assert [p.name for p in app.store.incoming_path().parent.iterdir()] == []
+    assert received_files(app.store.incoming_path().parent) == []
 
     app.rules.set(SCANNER, RuleChanges(require_barcode=False))
     assert {r.outcome for r in app.quarantine.retry()} == {RetryOutcome.INGESTED}

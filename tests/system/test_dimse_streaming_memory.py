@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from slidepacs.testing.generators import write_ct_series, write_large_multiframe
+from tests.helpers import temporaries
 from tests.protocol.scu import dataset_offset
 from tests.serve_process import ServeProcess, storescu
 
@@ -87,7 +88,7 @@ def test_storescu_of_a_4_gb_instance_raises_serve_rss_by_less_than_300_mb(
         stored = data / relpath
         assert stored.stat().st_size == file_size
         assert _dataset_sha256(stored) == _dataset_sha256(source)
-        assert not list(data.rglob("*.tmp"))
+        assert not temporaries(data)
     finally:
         source.unlink(missing_ok=True)
         shutil.rmtree(data, ignore_errors=True)
