@@ -138,7 +138,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         store=store,
         bus=bus,
         ingest=ingest,
-        importer=ImportService(ingest),
+        importer=ImportService(ingest, organization_of=rules.organization_of),
         exporter=ExportService(unit_of_work, store),
         storage_check=StorageCheckService(unit_of_work, store),
         query=query,

@@ -64,13 +64,16 @@ def rules_set(
         help="Image output format: dicom, or svs (also write an SVS file per slide).")] = None,
     file_location: Annotated[Optional[str], typer.Option(
         help="Folder (absolute) the SVS files are written to.")] = None,
+    organization: Annotated[Optional[str], typer.Option(
+        help="Tiling of slides slidepacs converts for this sender (SVS imports): full "
+             "(TILED_FULL) or sparse (TILED_SPARSE).")] = None,
 ) -> None:
     """Set a sender's image rules; options left out keep their value, '' clears one."""
     from slidepacs.services.image_rules import RuleChanges
 
     changes = RuleChanges(scanner, barcode_regex, modifier_regex, modifier_format,
                           slide_id_regex, case_id_regex, filename_template, require_barcode,
-                          output_format, file_location)
+                          output_format, file_location, organization)
     with _services(ctx) as services:
         result = services.rules.set(ae_title, changes)
     console.print(f"Image rules of {escape(result.rules.ae_title)} saved (version "

@@ -39,6 +39,7 @@ from slidepacs.errors import InvalidInput
 _T = TypeVar("_T")
 DEFAULT_TEMPLATE = "{IMAGEID}-{BARCODEID}"
 OUTPUT_FORMATS = ("dicom", "svs")  # DICOM is always archived; svs adds an SVS file
+ORGANIZATIONS = ("full", "sparse")  # TILED_FULL / TILED_SPARSE for slides slidepacs converts
 MAX_REGEX_LENGTH = 512
 MAX_FORMAT_LENGTH = 256
 MAX_BARCODE_LENGTH = 1024
@@ -61,6 +62,7 @@ class ImageRuleSpec:
     require_barcode: bool = False
     output_format: str = "dicom"  # "svs": also write each slide as SVS to file_location
     file_location: str = ""       # absolute folder for the SVS files
+    organization: str = "full"    # how slides from this sender are tiled when converted
 
     def fields(self) -> dict[str, object]:
         """The settings by name, for display and change logs."""
@@ -69,7 +71,7 @@ class ImageRuleSpec:
                 "case_id_regex": self.case_id_regex,
                 "filename_template": self.filename_template,
                 "require_barcode": self.require_barcode, "output_format": self.output_format,
-                "file_location": self.file_location}
+                "file_location": self.file_location, "organization": self.organization}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,9 @@ def compile_rules(spec: ImageRuleSpec, version: int = 0) -> ImageRules:
     substitution = _field("modifier_format",
                           lambda: _parse_substitution(spec.modifier_format, modifier))
     _check_output(spec.output_format, spec.file_location)
+    if spec.organization not in ORGANIZATIONS:
+        raise InvalidInput(f"organization: {spec.organization!r} is not one of "
+                           f"{', '.join(ORGANIZATIONS)}")
     return ImageRules(spec, version, template, barcode, modifier, substitution,
                       _extracting("slide_id_regex", spec.slide_id_regex),
                       _extracting("case_id_regex", spec.case_id_regex))

@@ -122,7 +122,8 @@ def values_from_json(text: str) -> SlideValues:
 def _rules(row: ImageRuleTable) -> StoredImageRules:
     spec = ImageRuleSpec(row.barcode_regex, row.modifier_regex, row.modifier_format,
                          row.slide_id_regex, row.case_id_regex, row.filename_template,
-                         bool(row.require_barcode), row.output_format, row.file_location)
+                         bool(row.require_barcode), row.output_format, row.file_location,
+                         row.organization)
     return StoredImageRules(row.ae_title, row.scanner, spec, row.version,
                             _aware(row.updated_at))
 

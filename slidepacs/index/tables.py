@@ -282,6 +282,7 @@ class ImageRuleTable(Base):
     require_barcode: Mapped[bool] = mapped_column(Boolean, default=False)
     output_format: Mapped[str] = mapped_column(String(8), default="dicom")
     file_location: Mapped[str] = mapped_column(Text, default="")
+    organization: Mapped[str] = mapped_column(String(8), default="full", server_default="full")
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -48,6 +48,7 @@ class RuleChanges:
     require_barcode: bool | None = None
     output_format: str | None = None
     file_location: str | None = None
+    organization: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,12 @@ class ImageRulesService:
         if isinstance(rules, RuleDecision):
             return "dicom", ""
         return rules.spec.output_format, rules.spec.file_location
+
+    def organization_of(self, ae_title: str) -> str:
+        """How a sender's slides are tiled when slidepacs converts them ("full" or
+        "sparse"; "full" when it has no valid rules)."""
+        rules = self._snapshot(False).get(ae_title.strip(), DEFAULT_RULES)
+        return "full" if isinstance(rules, RuleDecision) else rules.spec.organization
 
     def _snapshot(self, fresh: bool) -> dict[str, ImageRules | RuleDecision]:
         with self._lock:

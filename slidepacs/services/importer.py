@@ -71,9 +71,10 @@ Progress = Callable[[ImportItem, IngestResult | IngestFailure], None]
 class ImportService:
     """Finds DICOM files and hands them to ingest in batches."""
 
-    def __init__(self, ingest: IngestService, batch_size: int = 32, workers: int = 4) -> None:
+    def __init__(self, ingest: IngestService, batch_size: int = 32, workers: int = 4,
+                 organization_of: Callable[[str], str] | None = None) -> None:
         self._ingest = ingest
-        self._slides = SlideImporter(ingest)
+        self._slides = SlideImporter(ingest, organization_of)
         self._batch_size = batch_size
         self._workers = workers
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 
 from slidepacs.errors import InvalidInput, SlidepacsError
@@ -17,9 +18,12 @@ SEED_BYTES = 1 << 20  # the slide's first and last MiB (with its size) identify 
 class SlideImporter:
     """Converts SVS files to DICOM WSI and ingests the instances."""
 
-    def __init__(self, ingest: IngestService, sparse: bool = False) -> None:
+    def __init__(self, ingest: IngestService,
+                 organization_of: Callable[[str], str] | None = None) -> None:
+        """``organization_of``: a sender's tiling, "full" or "sparse" (its image rules);
+        without it, or without a sender, slides are written TILED_FULL."""
         self._ingest = ingest
-        self._sparse = sparse
+        self._organization_of = organization_of
 
     def import_slide(self, path: Path, source: str,
                      sender: str | None = None) -> list[IngestResult | IngestFailure]:
@@ -34,7 +38,7 @@ class SlideImporter:
             try:
                 seed, created = _identity(path)
                 written = convert(path, folder / "series", Target.DICOM, DicomOptions(
-                    sparse=self._sparse, uid_seed=seed, created=created))
+                    sparse=self._sparse(sender), uid_seed=seed, created=created))
             except SlidepacsError as exc:
                 return [IngestFailure(path, exc)]
             except (OSError, ValueError) as exc:
@@ -42,6 +46,11 @@ class SlideImporter:
             return [self._ingest_one(path, file, source, sender) for file in written]
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _sparse(self, sender: str | None) -> bool:
+        if sender is None or self._organization_of is None:
+            return False
+        return self._organization_of(sender) == "sparse"
 
     def _ingest_one(self, slide: Path, file: Path, source: str,
                     sender: str | None) -> IngestResult | IngestFailure:

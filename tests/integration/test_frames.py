@@ -18,7 +18,7 @@ from slidepacs.bootstrap import AppContext, build_context
 from slidepacs.config import settings_for
 from slidepacs.dicom.frames import FrameMap
 from slidepacs.errors import IndexFailure, NotFound, Unsupported
-from slidepacs.index.database import MIGRATIONS, upgrade
+from slidepacs.index.database import MIGRATIONS, head_revision, upgrade
 from slidepacs.index.direct import DirectReader
 from slidepacs.index.frames import FrameFiles, FrameRepository
 from slidepacs.index.tables import InstanceFrames
@@ -235,7 +235,7 @@ def test_an_index_upgraded_to_frame_maps_maps_its_instances_on_first_request(
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = app.engine
     command.downgrade(config, "0004")  # the index as it was before frame maps
-    assert upgrade(app.engine) == ("0004", "0005")
+    assert upgrade(app.engine) == ("0004", head_revision())
     assert frame_rows(app) == {}
     assert read_every_frame(app, path) == pydicom_frames(path)
     assert len(frame_rows(app)) == 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
+import pytest
 from sqlalchemy import select
 
 from slidepacs.bootstrap import AppContext, build_context
@@ -33,6 +35,14 @@ def indexed(app: AppContext) -> list[tuple[str, str, str, str]]:
         rows = repo.session.execute(select(Instance.sop_class_uid, Instance.barcode,
                                            Instance.slide_id, Instance.case_id))
         return sorted(tuple(row) for row in rows)
+
+
+def stored_datasets(app: AppContext) -> list[pydicom.Dataset]:
+    """Every stored instance's header, read from its file."""
+    with app.unit_of_work.read() as repo:
+        relpaths = list(repo.session.scalars(select(Instance.relpath)))
+    return [pydicom.dcmread(app.store.path(relpath), stop_before_pixels=True)
+            for relpath in relpaths]
 
 
 def test_an_imported_svs_is_stored_as_a_dicom_wsi_series_and_reimport_is_a_duplicate(
@@ -92,6 +102,26 @@ def test_a_slide_without_barcode_is_quarantined_then_ingested_once_the_rule_is_f
     done = app.quarantine.retry()
     assert {r.outcome for r in done} == {RetryOutcome.INGESTED}
     assert len(indexed(app)) == report.quarantined and app.quarantine.entries() == []
+
+
+@pytest.mark.parametrize("organization", ["full", "sparse"])
+def test_an_svs_is_imported_in_the_tiling_its_senders_rules_ask_for(
+    app: AppContext, tmp_path: Path, organization: str
+) -> None:
+    app.rules.set(SCANNER, RuleChanges(organization=organization))
+    report = import_slide(app, make_svs(tmp_path / "slide.svs", SMALL), sender=SCANNER)
+    assert report.stored >= 3 and report.failures == []
+    levels = [ds for ds in stored_datasets(app) if "VOLUME" in ds.ImageType]
+    assert levels
+    expected = "TILED_SPARSE" if organization == "sparse" else "TILED_FULL"
+    assert {ds.DimensionOrganizationType for ds in levels} == {expected}
+    for ds in levels:
+        per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+        if organization == "sparse":
+            assert len(per_frame) == ds.NumberOfFrames
+            assert "PlanePositionSlideSequence" in per_frame[0]
+        else:
+            assert per_frame is None
 
 
 def test_without_a_sender_no_rules_apply(app: AppContext, tmp_path: Path) -> None:

@@ -58,6 +58,13 @@ def test_rules_set_show_and_refuse_with_the_reason(cwd: Path) -> None:
     assert "1-123456" in _ok(cwd, "rules", "test", "GT450_LAB1", "--barcode", "S26-123456")
     log = (cwd.parent / "data" / "logs" / "slidepacs.log").read_text()
     assert "image rules of AE GT450_LAB1 set (version 1)" in log
+    assert "organization: 'full' → 'sparse'" in _ok(cwd, "rules", "set", "GT450_LAB1",
+                                                     "--organization", "sparse")
+    diagonal = run_slidepacs("rules", "set", "GT450_LAB1", "--organization", "diagonal",
+                             cwd=cwd)
+    assert diagonal.returncode == 1 and "organization: 'diagonal'" in diagonal.stderr
+    [shown] = json.loads(_ok(cwd, "rules", "show", "--json"))
+    assert shown["organization"] == "sparse" and shown["version"] == 2
 
 
 def test_quarantine_list_show_retry_and_delete(cwd: Path, tmp_path: Path) -> None:

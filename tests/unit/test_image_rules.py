@@ -184,6 +184,8 @@ MALFORMED = [
      "filename_template", ["longer than 200"]),
     ("unknown output format", ImageRuleSpec(output_format="tiff"), "output_format",
      ["'tiff'", "dicom, svs"]),
+    ("unknown tiling", ImageRuleSpec(organization="diagonal"), "organization",
+     ["'diagonal'", "full, sparse"]),
     ("svs output without a folder", ImageRuleSpec(output_format="svs"), "file_location",
      ["needs a folder"]),
     ("relative file location", ImageRuleSpec(file_location="slides/out"), "file_location",
