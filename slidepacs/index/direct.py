@@ -2,8 +2,9 @@
 
 An ORM session costs a pool checkout, a transaction and result processing: about half a
 millisecond per lookup, more than the lookup itself. A :class:`DirectReader` runs one
-compiled ``SELECT`` on a driver connection of its own per thread, in autocommit mode (one
-statement is its own consistent snapshot), and hands back the plain row.
+compiled ``SELECT`` on a driver connection of its own (taken from a few kept idle, never shared by two
+threads at once), in autocommit mode (one statement is its own consistent snapshot), and
+hands back the plain row.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, Select
 from slidepacs.errors import IndexFailure
 
 log = logging.getLogger(__name__)
+KEPT_CONNECTIONS = 4
 
 
 class DirectStatement:
@@ -37,13 +39,14 @@ class DirectStatement:
 
 
 class DirectReader:
-    """Runs compiled statements on one autocommit driver connection per thread; a lost
-    connection is reopened once per call. ``close`` closes every connection it opened."""
+    """Runs compiled statements on autocommit driver connections of its own: at most
+    ``keep`` are kept open while idle (busier moments open more and close them after); a
+    lost connection is reopened once per call. ``close`` closes the idle ones."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keep: int = KEPT_CONNECTIONS) -> None:
         self._engine = engine
-        self._local = threading.local()
-        self._opened: list[Any] = []
+        self._keep = keep
+        self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._statements: dict[int, DirectStatement] = {}
 
@@ -52,7 +55,7 @@ class DirectReader:
         compiled = self._compiled(statement)
         parameters = compiled.parameters(values)
         for attempt in (1, 2):
-            connection = self._connection()
+            connection = self._checkout()
             try:
                 cursor = connection.cursor()
                 try:
@@ -60,24 +63,24 @@ class DirectReader:
                     row = cursor.fetchone()
                 finally:
                     cursor.close()
-                return None if row is None else tuple(row)
             except self._engine.dialect.loaded_dbapi.Error as exc:
-                self._discard(connection)
-                if attempt == 2 or not _is_disconnect(self._engine, exc, connection):
+                lost = _is_disconnect(self._engine, exc, connection)
+                _close_quietly(connection)
+                if attempt == 2 or not lost:
                     raise IndexFailure(f"index database error ({_first_line(exc)})") from None
                 log.info("index connection lost (%s); reconnecting", _first_line(exc))
+                self.close()  # the idle ones went with it (a server restart): open anew
+                continue
+            self._checkin(connection)
+            return None if row is None else tuple(row)
         return None  # not reached
 
     def close(self) -> None:
-        """Close every connection opened so far (threads reopen theirs if they read again)."""
+        """Close the idle connections (a later read opens new ones)."""
         with self._lock:
-            opened, self._opened = self._opened, []
-        for connection in opened:
-            try:
-                connection.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection is best effort
-                pass
-        self._local = threading.local()
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            _close_quietly(connection)
 
     def _compiled(self, statement: Select[Any]) -> DirectStatement:
         compiled = self._statements.get(id(statement))
@@ -85,31 +88,33 @@ class DirectReader:
             compiled = self._statements[id(statement)] = DirectStatement(statement, self._engine)
         return compiled
 
-    def _connection(self) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            try:
-                pooled = self._engine.raw_connection()
-            except Exception as exc:  # noqa: BLE001 - any driver or pool failure
-                raise IndexFailure(f"cannot connect to the index ({_first_line(exc)})") from None
-            pooled.detach()  # ours now: the pool opens another one when it needs it
-            connection = pooled.dbapi_connection
-            if self._engine.dialect.name == "postgresql":
-                connection.autocommit = True
-            with self._lock:
-                self._opened.append(connection)
-            self._local.connection = connection
+    def _checkout(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            pooled = self._engine.raw_connection()
+        except Exception as exc:  # noqa: BLE001 - any driver or pool failure
+            raise IndexFailure(f"cannot connect to the index ({_first_line(exc)})") from None
+        pooled.detach()  # ours now: the pool opens another one when it needs it
+        connection = pooled.dbapi_connection
+        if self._engine.dialect.name == "postgresql":
+            connection.autocommit = True
         return connection
 
-    def _discard(self, connection: Any) -> None:
-        self._local.connection = None
+    def _checkin(self, connection: Any) -> None:
         with self._lock:
-            if connection in self._opened:
-                self._opened.remove(connection)
-        try:
-            connection.close()
-        except Exception:  # noqa: BLE001 - it is already broken
-            pass
+            if len(self._idle) < self._keep:
+                self._idle.append(connection)
+                return
+        _close_quietly(connection)
+
+
+def _close_quietly(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - closing a broken connection is best effort
+        pass
 
 
 def _is_disconnect(engine: Engine, exc: Exception, connection: Any) -> bool:

@@ -54,11 +54,11 @@ class FrameService:
                sop_instance_uid: str, frame_numbers: Sequence[int] | None) -> FrameLocation:
         """Where frames ``frame_numbers`` (from 1; None: all) of an instance lie; NotFound
         for an instance not in that series and study, or a frame number it does not have."""
-        uids = (study_instance_uid, series_instance_uid, sop_instance_uid)
-        source = _checked(self._file_of(sop_instance_uid), uids)
-        cached, frames = self._cache.get(source.relpath)
-        if not cached:
-            source, frames = self._load(uids)
+        located = self.locate_mapped(study_instance_uid, series_instance_uid,
+                                     sop_instance_uid, frame_numbers)
+        if located is not None:
+            return located
+        source, frames = self._load((study_instance_uid, series_instance_uid, sop_instance_uid))
         return self._location(source, frames, frame_numbers)
 
     def locate_mapped(self, study_instance_uid: str, series_instance_uid: str,
