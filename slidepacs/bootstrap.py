@@ -33,6 +33,7 @@ from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
 from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
+from slidepacs.services.accounts import AccountService, AuditService
 from slidepacs.services.rendering import RenderService
 from slidepacs.services.transcoding import TranscodeService
 from slidepacs.services.retrieve import RetrieveService
@@ -71,6 +72,8 @@ class AppContext:
     slide_outputs: SlideOutputs
     rendering: RenderService
     transcoding: TranscodeService
+    audit: AuditService
+    accounts: AccountService
 
     def close(self) -> None:
         """Release database connections."""
@@ -129,6 +132,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     query = QueryService(unit_of_work)
     retrieve = RetrieveService(unit_of_work, store, settings.character_set.default)
     direct = DirectReader(engine)
+    audit = AuditService(unit_of_work)
     frames = FrameService(unit_of_work, store, files=FrameFiles(direct))
     return AppContext(
         settings=settings,
@@ -151,6 +155,8 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         slide_outputs=slide_outputs,
         rendering=RenderService(retrieve, frames, query),
         transcoding=TranscodeService(frames),
+        audit=audit,
+        accounts=AccountService(unit_of_work, audit),
     )
 
 

@@ -51,3 +51,7 @@ class IndexFailure(SlidepacsError):
 
 class MigrationRequired(IndexFailure):
     """The index schema is older than this version of slidepacs."""
+
+
+class AccessDenied(SlidepacsError):
+    """Who is asking may not do this: wrong credentials, a locked account, a missing role."""

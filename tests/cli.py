@@ -26,13 +26,15 @@ def run_slidepacs(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``slidepacs ARGS`` in ``cwd`` and return its exit code and output."""
+    """Run ``slidepacs ARGS`` in ``cwd`` (``input`` on its standard input) and return its
+    exit code and output."""
     if not SLIDEPACS.is_file():
         raise FileNotFoundError(f"{SLIDEPACS} is missing: install the project (make test)")
     return subprocess.run(
         [str(SLIDEPACS), *map(str, args)], cwd=cwd, env=clean_environment(env),
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, input=input,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from slidepacs import __version__
-from slidepacs.cli import admin, ae, archive, convert, forward, http, rules, serve, tls
+from slidepacs.cli import admin, ae, archive, convert, forward, http, rules, serve, tls, users
 from slidepacs.cli.context import CliState
 
 app = typer.Typer(
@@ -32,6 +32,8 @@ app.add_typer(rules.rules_app, name="rules")
 app.add_typer(rules.quarantine_app, name="quarantine")
 app.add_typer(tls.tls_app, name="tls")
 app.add_typer(http.http_app, name="http")
+app.add_typer(users.user_app, name="user")
+app.command("audit")(users.audit_command)
 
 
 def _version(value: bool) -> None:

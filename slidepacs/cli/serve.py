@@ -62,10 +62,20 @@ def serve(ctx: typer.Context) -> None:
         console.print(f"  index         {mask_url(settings.database_url)}")
         console.print(f"  logs          {settings.log_path.resolve()}")
         _print_forwarding(app)
+        _print_first_admin(app.accounts.ensure_initial_admin())
         console.print("  import files with: slidepacs import PATH --recursive")
         console.print("  register a DICOM peer with: slidepacs ae add NAME AETITLE HOST PORT")
         stop.wait()
     console.print("slidepacs stopped.")
+
+
+def _print_first_admin(password: str | None) -> None:
+    """The first account's password, shown once: it is stored only as a hash."""
+    if password is not None:
+        console.print("  [bold yellow]first start: created the account 'admin' with password "
+                      f"{escape(password)}[/bold yellow] (shown only now; it must be changed "
+                      "at first log-in, or set another with: slidepacs user passwd admin)",
+                      highlight=False)
 
 
 def _warn_if_open_to_the_network(settings: Settings) -> None:

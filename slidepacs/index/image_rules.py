@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from slidepacs.domain.image_rules import ImageRuleSpec, SlideValues
 from slidepacs.domain.quarantine import NewQuarantineEntry, QuarantineEntry, StoredImageRules
 from slidepacs.index.tables import ImageRuleTable, QuarantineTable
+from slidepacs.index.times import aware
 
 Rules = ImageRuleTable
 Quarantine = QuarantineTable
@@ -125,19 +126,12 @@ def _rules(row: ImageRuleTable) -> StoredImageRules:
                          bool(row.require_barcode), row.output_format, row.file_location,
                          row.organization)
     return StoredImageRules(row.ae_title, row.scanner, spec, row.version,
-                            _aware(row.updated_at))
+                            aware(row.updated_at))
 
 
 def _entry(row: QuarantineTable) -> QuarantineEntry:
     return QuarantineEntry(
         row.pk, row.ae_title, row.source, row.relpath, row.original_name, row.file_size,
         row.checksum, row.reason, row.rules_version, values_from_json(row.slide_values),
-        _aware(row.received_at) or datetime.now(timezone.utc), row.attempts,
-        _aware(row.last_attempt_at), row.last_error)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
+        aware(row.received_at) or datetime.now(timezone.utc), row.attempts,
+        aware(row.last_attempt_at), row.last_error)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from slidepacs.domain.names import name_group_keys, name_key
 from slidepacs.domain.query import Query
 from slidepacs.domain.records import InstanceHeader, PatientRecord, SeriesRecord, StudyRecord
+from slidepacs.index.accounts import AccountRepository, AuditRepository
 from slidepacs.index.aes import AERepository
 from slidepacs.index.forwarding import ForwardRepository
 from slidepacs.index.frames import DELETE_FRAMES, INSERT_FRAMES, FrameRepository
@@ -92,6 +93,8 @@ class IndexRepository:
         self.session = session
         self._bound: Connection | None = None
         self.aes = AERepository(session)
+        self.accounts = AccountRepository(session)
+        self.audit = AuditRepository(session)
         self.forwarding = ForwardRepository(session)
         self.frames = FrameRepository(session)
         self.image_rules = ImageRulesRepository(session)

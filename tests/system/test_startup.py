@@ -7,6 +7,7 @@ non-zero exit code; ``config show`` prints the effective configuration without s
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -64,6 +65,12 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
     assert f"DICOMweb      http://127.0.0.1:{http_port}/dicom-web" in out
     assert (cwd / "archive" / "index.sqlite").is_file()
     assert (cwd / "archive" / "tls" / "ca.pem").is_file()  # lab PKI created on first start
+    # the first account: a random password, shown once, stored as a hash only
+    [password] = re.findall(r"created the account 'admin' with password (\S+)", out)
+    assert len(password) >= 16
+    assert password.encode() not in (cwd / "archive" / "index.sqlite").read_bytes()
+    listed = run_slidepacs("user", "list", cwd=cwd).stdout
+    assert "admin" in listed and "must change password" in listed
 
 
 def test_unknown_key_stops_start_up(cwd: Path) -> None:
