@@ -2,9 +2,9 @@
 
 An ORM session costs a pool checkout, a transaction and result processing: about half a
 millisecond per lookup, more than the lookup itself. A :class:`DirectReader` runs one
-compiled ``SELECT`` on a driver connection of its own (taken from a few kept idle, never shared by two
-threads at once), in autocommit mode (one statement is its own consistent snapshot), and
-hands back the plain row.
+compiled ``SELECT`` on a driver connection of its own (taken from a few kept idle, never
+shared by two threads at once), in autocommit mode (one statement is its own consistent
+snapshot), and hands back the plain row.
 """
 
 from __future__ import annotations

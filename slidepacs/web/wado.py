@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
+from starlette.concurrency import run_in_threadpool
 
 from slidepacs.bootstrap import AppContext
 from slidepacs.dicom.tag_values import BULK_DATA_VRS
@@ -58,7 +58,8 @@ def wado_router(app: AppContext) -> APIRouter:
 
     # the tile path first: routes are matched in order, and this one is asked most
     @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}",
-                summary="Frames of an instance, as stored (no decoding)")
+                summary="Frames of an instance, as stored (transcoded only when Accept asks "
+                        "for another transfer syntax)")
     async def retrieve_frames(request: Request, study: str, series: str, sop: str,
                               frames: str) -> Response:
         # The tile path: on the event loop (one indexed lookup, one positioned read of a
