@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
+UI     := slidepacs/web/ui
+UI_DEPS := $(UI)/node_modules/.package-lock.json
 
 .PHONY: run test install install-test bench clean
 
@@ -25,9 +27,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# the browser UI's third-party files (OpenSeadragon) from the npm registry, as locked
+$(UI_DEPS): $(UI)/package.json $(UI)/package-lock.json
+	PYTHON=$(PYTHON) scripts/system-packages.sh run
+	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error
 
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed $(UI_DEPS)
+
+install-test: $(VENV)/.installed-test $(UI_DEPS)
 
 bench: install-test
 	scripts/system-packages.sh bench
@@ -35,4 +42,4 @@ bench: install-test
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(UI)/node_modules

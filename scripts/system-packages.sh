@@ -8,12 +8,14 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 python_has_venv() { "${PYTHON:-python3}" -c 'import venv, ensurepip' >/dev/null 2>&1; }
 
 python_has_venv || need+=(python3-venv)
+have_cmd npm || need+=(nodejs npm)  # the browser UI's OpenSeadragon comes from the npm registry
 case "${1:-run}" in
   test)
     have_cmd dcmdump || need+=(dcmtk)
     have_cmd dciodvfy || need+=(dicom3tools)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
     have_cmd Orthanc || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)  # forwarding peer in tests
+    [ -x /usr/bin/chromium ] || need+=(chromium)  # browser UI tests (Playwright drives it)
     ;;
   bench)
     have_cmd storescu || need+=(dcmtk)

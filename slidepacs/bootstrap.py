@@ -31,12 +31,14 @@ from slidepacs.services.frames import FrameService
 from slidepacs.services.image_rules import ImageRulesService
 from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
+from slidepacs.services.otp import OneTimeKeys
 from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.accounts import AccountService, AuditService
 from slidepacs.services.rendering import RenderService
 from slidepacs.services.transcoding import TranscodeService
 from slidepacs.services.retrieve import RetrieveService
+from slidepacs.services.sessions import SessionService
 from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
 from slidepacs.services.storage_check import StorageCheckService
@@ -74,6 +76,8 @@ class AppContext:
     transcoding: TranscodeService
     audit: AuditService
     accounts: AccountService
+    sessions: SessionService
+    one_time_keys: OneTimeKeys
 
     def close(self) -> None:
         """Release database connections."""
@@ -134,6 +138,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     direct = DirectReader(engine)
     audit = AuditService(unit_of_work)
     frames = FrameService(unit_of_work, store, files=FrameFiles(direct))
+    accounts = AccountService(unit_of_work, audit)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -156,7 +161,10 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         rendering=RenderService(retrieve, frames, query),
         transcoding=TranscodeService(frames),
         audit=audit,
-        accounts=AccountService(unit_of_work, audit),
+        accounts=accounts,
+        sessions=SessionService(accounts, audit, settings.http.session_idle_minutes * 60,
+                                settings.http.session_hours * 3600),
+        one_time_keys=OneTimeKeys(settings.http.otp_seconds),
     )
 
 

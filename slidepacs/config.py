@@ -96,11 +96,13 @@ class TlsSettings(_Section):
 
 
 class HttpAccess(str, Enum):
-    """Who may use the HTTP front until accounts exist: anyone who can reach it, or only
-    callers with a bearer token."""
+    """Who may use DICOMweb: anyone who can reach it, or only callers with a bearer token or
+    a browser session of an account (``token`` and ``accounts`` both accept either). The
+    browser UI always needs a log-in."""
 
     OPEN = "open"
     TOKEN = "token"
+    ACCOUNTS = "accounts"
 
 
 class HttpSettings(_Section):
@@ -116,6 +118,12 @@ class HttpSettings(_Section):
     max_upload_mb: int = Field(4096, ge=1)  # STOW-RS request bodies larger than this: 413
     # the address clients use when it differs from the request's (behind a reverse proxy)
     public_url: str = ""
+    # browser sessions: ended after this long without a request, and after this long at most
+    session_idle_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    session_hours: int = Field(12, ge=1, le=24 * 30)
+    # ``/viewer/#/list?id=…&password=…`` log-ins (SPEC §7); off: only the form and OTP codes
+    url_login: bool = False
+    otp_seconds: int = Field(60, ge=5, le=3600)  # how long a one-time RSA key stays usable
 
     @field_validator("public_url")
     @classmethod

@@ -101,6 +101,12 @@ class AccountService:
         with self._uow.read() as repo:
             return repo.accounts.all()
 
+    def get(self, username: str) -> Account | None:
+        """The account named ``username`` (any case), or None."""
+        with self._uow.read() as repo:
+            found = repo.accounts.get(username.strip())
+        return None if found is None else found[0]
+
     def authenticate(self, username: str, password: str, address: str = "") -> Account:
         """The account, when ``password`` is its password and it is not locked; AccessDenied
         otherwise (the same message whether the user exists or not). Audited either way."""

@@ -10,13 +10,22 @@ from fastapi.responses import JSONResponse
 
 from slidepacs import __version__
 from slidepacs.bootstrap import AppContext
-from slidepacs.errors import Conflict, InvalidInput, NotFound, SlidepacsError, Unsupported
+from slidepacs.errors import (
+    AccessDenied,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    SlidepacsError,
+    Unsupported,
+)
 from slidepacs.web.access import AccessPolicy
 from slidepacs.web.media import NotAcceptable
 from slidepacs.web.multipart import PayloadTooLarge
 from slidepacs.web.qido import qido_router
 from slidepacs.web.rendered import rendered_router
+from slidepacs.web.session_api import API_PREFIX, session_router
 from slidepacs.web.stow import UnsupportedMediaType, stow_router
+from slidepacs.web.ui_files import mount_ui
 from slidepacs.web.urls import PREFIX
 from slidepacs.web.wado import wado_router
 
@@ -28,6 +37,7 @@ _STATUSES: list[tuple[type[Exception], int]] = [
     (UnsupportedMediaType, 415),
     (NotAcceptable, 406),
     (InvalidInput, 400),
+    (AccessDenied, 403),
     (NotFound, 404),
     (Conflict, 409),
     (Unsupported, 501),
@@ -36,15 +46,18 @@ _STATUSES: list[tuple[type[Exception], int]] = [
 
 def create_app(context: AppContext) -> FastAPI:
     """The HTTP application over the archive's services."""
-    access = AccessPolicy(context.settings.http)
+    access = AccessPolicy(context.settings.http, context.sessions)
     api = FastAPI(title="slidepacs", version=__version__,
-                  description="DICOMweb (QIDO-RS, WADO-RS, STOW-RS) of the slidepacs archive.")
+                  description="DICOMweb (QIDO-RS, WADO-RS, STOW-RS) and the browser UI of the "
+                              "slidepacs archive.")
     api.state.public_url = context.settings.http.public_url
     guarded = [Depends(access)]
     api.include_router(wado_router(context), prefix=PREFIX, dependencies=guarded)  # tiles first
     api.include_router(qido_router(context), prefix=PREFIX, dependencies=guarded)
     api.include_router(rendered_router(context), prefix=PREFIX, dependencies=guarded)
     api.include_router(stow_router(context, access), prefix=PREFIX, dependencies=guarded)
+    api.include_router(session_router(context, access), prefix=API_PREFIX)
+    mount_ui(api)
     api.add_exception_handler(SlidepacsError, _error_response)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_response)  # type: ignore[arg-type]
     return api
