@@ -83,7 +83,7 @@ def _warn_if_open_to_the_network(settings: Settings) -> None:
     http = settings.http
     if http.enabled and http.access.value == "open" and http.host not in LOOPBACK:
         message = (f"the HTTP front listens on {http.host} with access = \"open\": anyone who "
-                   "can reach it reads and stores images (set http.access = \"token\")")
+                   "can reach it reads and stores images (set http.access = \"accounts\")")
         log.warning(message)
         console.print(f"  [yellow]warning: {escape(message)}[/yellow]")
 

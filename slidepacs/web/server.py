@@ -65,8 +65,9 @@ class HttpServer:
             self._thread.join(timeout=10)
 
     def describe(self) -> list[str]:
-        """One line for the start-up banner."""
+        """The start-up banner's lines: the browser UI and DICOMweb."""
         host, port = self._settings.host, self._settings.port
         access = self._settings.access.value
-        return [f"DICOMweb      {self.scheme}://{host}:{port}/dicom-web  (access: {access}; "
+        return [f"browser UI    {self.scheme}://{host}:{port}/viewer/",
+                f"DICOMweb      {self.scheme}://{host}:{port}/dicom-web  (access: {access}; "
                 f"API docs at /docs)"]

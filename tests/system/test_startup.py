@@ -63,6 +63,7 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
     assert "slidepacs stopped." in out
     assert "SVS_STORE_SCP" in out and "(TLS)" in out
     assert f"DICOMweb      http://127.0.0.1:{http_port}/dicom-web" in out
+    assert f"browser UI    http://127.0.0.1:{http_port}/viewer/" in out
     assert (cwd / "archive" / "index.sqlite").is_file()
     assert (cwd / "archive" / "tls" / "ca.pem").is_file()  # lab PKI created on first start
     # the first account: a random password, shown once, stored as a hash only
