@@ -19,8 +19,10 @@ from slidepacs.web.access import (
     SessionRequired,
     client_address,
 )
+from slidepacs.web.rate_limit import RateLimiter
 
 API_PREFIX = "/viewer/api"
+ONE_TIME_KEYS_PER_MINUTE = 30  # per client address: each costs an RSA key generation
 
 
 class LogIn(BaseModel):
@@ -46,6 +48,7 @@ def session_router(app: AppContext, policy: AccessPolicy) -> APIRouter:
     http = app.settings.http
     secure_cookie = http.tls or http.public_url.startswith("https://")
     any_session = SessionRequired(policy, allow_password_change=True)
+    key_budget = RateLimiter(ONE_TIME_KEYS_PER_MINUTE, 60.0)
 
     def set_cookie(response: Response, token: str) -> None:
         response.set_cookie(SESSION_COOKIE, token, httponly=True, secure=secure_cookie,
@@ -99,7 +102,11 @@ def session_router(app: AppContext, policy: AccessPolicy) -> APIRouter:
         return _me(caller.session)
 
     @router.get("/otp/", summary="A single-use RSA public key for an encrypted log-in code")
-    def one_time_key() -> dict[str, Any]:
+    def one_time_key(request: Request) -> dict[str, Any]:
+        wait = key_budget.allow(client_address(request))
+        if wait:
+            raise HTTPException(429, "too many one-time keys asked for from this address",
+                                headers={"Retry-After": str(max(1, round(wait)))})
         key = app.one_time_keys.issue()
         return {"key_id": key.key_id, "public_key": key.public_pem, "algorithm": "RSA-OAEP",
                 "hash": "SHA-256", "expires_in": key.expires_in,

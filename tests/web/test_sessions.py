@@ -203,3 +203,11 @@ def test_under_https_the_session_cookie_is_secure(tmp_path: Path, database_url: 
                                json={"username": "reader", "password": PASSWORD})
         assert answer.status_code == 200
         assert "Secure" in answer.headers["set-cookie"]
+
+
+def test_one_client_asking_for_too_many_one_time_keys_gets_429(client: httpx.Client) -> None:
+    from slidepacs.web.session_api import ONE_TIME_KEYS_PER_MINUTE
+    for _ in range(ONE_TIME_KEYS_PER_MINUTE):
+        assert client.get("/viewer/api/otp/").status_code == 200
+    refused = client.get("/viewer/api/otp/")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
