@@ -42,6 +42,7 @@ from slidepacs.services.sessions import SessionService
 from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
 from slidepacs.services.storage_check import StorageCheckService
+from slidepacs.services.study_list import StudyListService
 from slidepacs.storage import MirroredFileStore
 
 if TYPE_CHECKING:  # the DICOM front (pynetdicom) is imported only by what starts it
@@ -78,6 +79,7 @@ class AppContext:
     accounts: AccountService
     sessions: SessionService
     one_time_keys: OneTimeKeys
+    study_list: StudyListService
 
     def close(self) -> None:
         """Release database connections."""
@@ -165,6 +167,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         sessions=SessionService(accounts, audit, settings.http.session_idle_minutes * 60,
                                 settings.http.session_hours * 3600),
         one_time_keys=OneTimeKeys(settings.http.otp_seconds),
+        study_list=StudyListService(unit_of_work),
     )
 
 
