@@ -16,6 +16,7 @@ from slidepacs.errors import ConfigError, IndexFailure
 from slidepacs.index.database import ensure_schema, index_is_empty, open_engine
 from slidepacs.index.direct import DirectReader
 from slidepacs.index.frames import FrameFiles
+from slidepacs.domain.aes import RemoteAE
 from slidepacs.domain.events import InstanceStored
 from slidepacs.domain.forward_queue import RetryPolicy
 from slidepacs.domain.forwarding import ForwardRule
@@ -23,6 +24,7 @@ from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.services.ae_registry import AERegistry
 from slidepacs.services.certificates import TlsFiles, create_lab_pki, default_hosts
 from slidepacs.services.events import EventBus
+from slidepacs.services.echo import EchoOutcome, EchoService
 from slidepacs.services.export import ExportService
 from slidepacs.services.forward_rules import ForwardRules, rules_from_settings
 from slidepacs.services.forward_worker import ForwardWorker
@@ -32,6 +34,7 @@ from slidepacs.services.image_rules import ImageRulesService
 from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
 from slidepacs.services.otp import OneTimeKeys
+from slidepacs.services.overview import ArchiveOverview
 from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.accounts import AccountService, AuditService
@@ -78,6 +81,8 @@ class AppContext:
     accounts: AccountService
     sessions: SessionService
     one_time_keys: OneTimeKeys
+    echo: EchoService
+    overview: ArchiveOverview
 
     def close(self) -> None:
         """Release database connections."""
@@ -165,7 +170,16 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         sessions=SessionService(accounts, audit, settings.http.session_idle_minutes * 60,
                                 settings.http.session_hours * 3600),
         one_time_keys=OneTimeKeys(settings.http.otp_seconds),
+        echo=EchoService(registry, settings.dicom.ae_title, _send_echo),
+        overview=ArchiveOverview(unit_of_work, store, quarantine, forwarding, audit),
     )
+
+
+def _send_echo(remote: RemoteAE, local_ae_title: str, timeout: float) -> EchoOutcome:
+    """A C-ECHO through the DICOM front's SCU (pynetdicom is imported only when used)."""
+    from slidepacs.dimse.scu import echo
+
+    return echo(remote, local_ae_title, timeout)
 
 
 def _forwarding(
