@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from slidepacs.domain.forwarding import RuleSpec
 from slidepacs.services.importer import ImportItem
 from slidepacs.testing.generators import write_ct_series
 from slidepacs.testing.orthanc import free_port
@@ -116,9 +117,12 @@ def test_the_dashboard_shows_the_counts_and_the_last_hour(page: Page, ui: Ui,
 
 def test_storage_forwarding_and_audit_tabs(page: Page, ui: Ui, tmp_path: Path) -> None:
     accept_dialogs(page)
+    ui.app.registry.add("archive-2", "ARCHIVE2", "127.0.0.1", free_port())
+    ui.app.forwarding.rules.add(RuleSpec("every-ct", "archive-2", modality=("CT",)))
     paths = write_ct_series(tmp_path / "ct", 2, size=64)
     ui.app.importer.run([ImportItem(p, p.parent) for p in paths])
-    ui.app.registry.add("archive-2", "ARCHIVE2", "127.0.0.1", 11113)
+    for job in ui.app.forwarding.claim("ARCHIVE2", 10):  # as the worker would: the peer is down
+        ui.app.forwarding.fail(job, "association refused")
     log_in(page, ui, hash_route="#/admin/storage")
     expect(page.locator("tr[data-location=data]")).to_contain_text(str(ui.app.store.locations[0]))
     expect(page.locator("tr[data-location=data] td").nth(2)).to_have_text("2")
@@ -135,8 +139,14 @@ def test_storage_forwarding_and_audit_tabs(page: Page, ui: Ui, tmp_path: Path) -
     page.fill("#rule-form input[name=sop_class_uid]", "x.y")
     page.click("#rule-form button[type=submit]")
     expect(page.locator("#rule-error")).to_contain_text("sop_class_uid:")
-    assert [rule.name for rule in ui.app.forwarding.rules.all()] == ["ct-to-archive"]
+    assert [rule.name for rule in ui.app.forwarding.rules.all()] == ["ct-to-archive", "every-ct"]
+    queued = page.locator("tr[data-destination=ARCHIVE2]")
+    expect(queued).to_contain_text("association refused")
     screenshot(page, "admin-forwarding")
+    queued.locator("button.retry").click()
+    expect(page.locator("#queue-notice")).to_contain_text("2 waiting job(s) are due now")
+    entry = ui.app.audit.recent(1, action="forward.retry")[0]
+    assert (entry.actor, entry.target) == (ADMIN, "ARCHIVE2")
 
     page.click("#admin-tabs a[data-tab=audit]")
     expect(page.locator("#audit-table")).to_contain_text("forward.rule.add")

@@ -321,6 +321,28 @@ def test_a_bad_forwarding_rule_is_refused_naming_the_field(
     assert site.app.audit.recent(5, action="forward.rule.add") == []
 
 
+def test_retry_makes_the_queued_jobs_of_a_destination_due_and_is_audited(
+        site: Web, labby: Client, tmp_path: Path) -> None:
+    site.app.registry.add("pacs", "PACS", "127.0.0.1", free_port())
+    assert labby.call("POST", "forwarding/rules", {
+        "name": "all-ct", "destination": "pacs", "modality": ["CT"]}).status_code == 201
+    paths = write_ct_series(tmp_path / "ct", 2, size=32)
+    site.app.importer.run([ImportItem(p, p.parent) for p in paths])
+    queue = labby.call("GET", "forwarding").json()["queue"]
+    assert [(q["destination"], q["pending"]) for q in queue] == [("PACS", 2)]
+    for job in site.app.forwarding.claim("PACS", 10):  # as the worker would: both attempts fail
+        site.app.forwarding.fail(job, "connection refused")
+    queue = labby.call("GET", "forwarding").json()["queue"]
+    assert queue[0]["pending"] == 2 and queue[0]["last_error"] == "connection refused"
+    errors = labby.call("GET", "dashboard").json()["errors"]
+    assert [e["summary"] for e in errors if e["source"] == "forwarding"] == [
+        "PACS: connection refused"]
+    retried = labby.call("POST", "forwarding/queue/PACS/retry").json()
+    assert retried == {"destination": "PACS", "failed_reset": 0, "pending_advanced": 2}
+    entry = last_audit(site, "forward.retry")
+    assert (entry.actor, entry.target, entry.address) == (LAB, "PACS", "127.0.0.1")
+
+
 def test_retry_of_a_destination_without_jobs_is_404(site: Web, labby: Client) -> None:
     assert labby.call("POST", "forwarding/queue/PACS/retry").status_code == 404
     assert site.app.audit.recent(5, action="forward.retry") == []

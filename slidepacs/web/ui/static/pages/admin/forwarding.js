@@ -24,6 +24,7 @@ export async function render(root) {
     <p class="error" id="rule-error" role="alert" hidden></p>
     <h2>Queue</h2>
     <p class="error" id="queue-error" role="alert" hidden></p>
+    <p class="notice" id="queue-notice" hidden></p>
     <div class="table-wrap"><table id="queue-table">
       <thead><tr><th>Destination</th><th>Pending</th><th>Sending</th><th>Done</th><th>Failed</th>
         <th>Next attempt</th><th>Last error</th><th></th></tr></thead>
@@ -67,7 +68,12 @@ export async function render(root) {
       button.addEventListener("click", async () => {
         const done = await busy(button, queueError, () => api(
           `admin/forwarding/queue/${encodeURIComponent(destination)}/retry`, { method: "POST" }));
-        if (done) await load();
+        if (!done) return;
+        await load();
+        const notice = root.querySelector("#queue-notice");
+        notice.textContent = `Retry for ${destination}: ${done.failed_reset} failed job(s) start over, `
+          + `${done.pending_advanced} waiting job(s) are due now.`;
+        notice.hidden = false;
       });
     }
   }
