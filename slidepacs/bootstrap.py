@@ -12,16 +12,19 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from slidepacs.config import Settings, check_writable, mask_url
+from slidepacs.domain.aes import RemoteAE
+from slidepacs.domain.events import InstanceStored
+from slidepacs.domain.forward_queue import RetryPolicy
+from slidepacs.domain.forwarding import ForwardRule
 from slidepacs.errors import ConfigError, IndexFailure
 from slidepacs.index.database import ensure_schema, index_is_empty, open_engine
 from slidepacs.index.direct import DirectReader
 from slidepacs.index.frames import FrameFiles
-from slidepacs.domain.events import InstanceStored
-from slidepacs.domain.forward_queue import RetryPolicy
-from slidepacs.domain.forwarding import ForwardRule
 from slidepacs.index.unit_of_work import UnitOfWork
+from slidepacs.services.accounts import AccountService, AuditService
 from slidepacs.services.ae_registry import AERegistry
 from slidepacs.services.certificates import TlsFiles, create_lab_pki, default_hosts
+from slidepacs.services.echo import EchoOutcome, EchoService
 from slidepacs.services.events import EventBus
 from slidepacs.services.export import ExportService
 from slidepacs.services.forward_rules import ForwardRules, rules_from_settings
@@ -32,17 +35,17 @@ from slidepacs.services.image_rules import ImageRulesService
 from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
 from slidepacs.services.otp import OneTimeKeys
+from slidepacs.services.overview import ArchiveOverview
 from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
-from slidepacs.services.accounts import AccountService, AuditService
 from slidepacs.services.rendering import RenderService
-from slidepacs.services.transcoding import TranscodeService
 from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.sessions import SessionService
 from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
 from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.services.study_list import StudyListService
+from slidepacs.services.transcoding import TranscodeService
 from slidepacs.storage import MirroredFileStore
 
 if TYPE_CHECKING:  # the DICOM front (pynetdicom) is imported only by what starts it
@@ -80,6 +83,8 @@ class AppContext:
     sessions: SessionService
     one_time_keys: OneTimeKeys
     study_list: StudyListService
+    echo: EchoService
+    overview: ArchiveOverview
 
     def close(self) -> None:
         """Release database connections."""
@@ -168,7 +173,16 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
                                 settings.http.session_hours * 3600),
         one_time_keys=OneTimeKeys(settings.http.otp_seconds),
         study_list=StudyListService(unit_of_work),
+        echo=EchoService(registry, settings.dicom.ae_title, _send_echo),
+        overview=ArchiveOverview(unit_of_work, store, quarantine, forwarding, audit),
     )
+
+
+def _send_echo(remote: RemoteAE, local_ae_title: str, timeout: float) -> EchoOutcome:
+    """A C-ECHO through the DICOM front's SCU (pynetdicom is imported only when used)."""
+    from slidepacs.dimse.scu import echo
+
+    return echo(remote, local_ae_title, timeout)
 
 
 def _forwarding(

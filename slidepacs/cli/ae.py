@@ -60,11 +60,8 @@ def ae_echo(
     name: Annotated[str, typer.Argument(help="Name or AE title.")],
 ) -> None:
     """Send a C-ECHO to a registered AE from the local AE title."""
-    from slidepacs.dimse.scu import echo  # here, not at the top: pynetdicom is slow to import
-
     with app_context(state_of(ctx)) as app:
-        remote = app.registry.get(name)
-        result = echo(remote, app.settings.dicom.ae_title)
+        remote, result = app.echo.echo(name)
     colour = "green" if result.ok else "red"
     console.print(f"[{colour}]{remote.ae_title} at {remote.host}:{remote.port}: {result.detail}"
                   f"[/{colour}] in {result.milliseconds:.0f} ms")

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
 from slidepacs.domain.aes import RemoteAE
-
-
-@dataclass(frozen=True, slots=True)
-class EchoResult:
-    """Outcome of a C-ECHO to a peer."""
-
-    ok: bool
-    status: int | None
-    milliseconds: float
-    detail: str
+from slidepacs.services.echo import EchoOutcome as EchoResult
 
 
 def echo(remote: RemoteAE, local_ae_title: str, timeout: float = 10.0) -> EchoResult:

@@ -89,8 +89,8 @@ class AuditRepository:
         self.session.flush()
 
     def recent(self, limit: int, actor: str | None = None,
-               action: str | None = None) -> list[AuditEntry]:
-        """The newest entries first, optionally of one actor or action."""
+               action: str | None = None, offset: int = 0) -> list[AuditEntry]:
+        """The newest entries first (skipping ``offset``), optionally of one actor or action."""
         statement = select(AuditTable).order_by(AuditTable.at.desc(), AuditTable.pk.desc())
         if actor:
             statement = statement.where(AuditTable.actor == actor)
@@ -98,7 +98,7 @@ class AuditRepository:
             statement = statement.where(AuditTable.action == action)
         return [AuditEntry(aware(row.at), row.actor, row.action, row.target, row.detail,
                            row.address)
-                for row in self.session.scalars(statement.limit(limit))]
+                for row in self.session.scalars(statement.offset(offset).limit(limit))]
 
 
 def _account(row: AccountTable) -> Account:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, String, and_, bindparam, func, insert, select, update
@@ -347,6 +348,21 @@ class IndexRepository:
             bytes=int(scalar(select(func.coalesce(func.sum(Instance.file_size), 0))) or 0),
             old_versions=scalar(select(func.count()).select_from(InstanceVersion)) or 0,
         )
+
+
+    def received_since(self, since: datetime) -> int:
+        """How many current instances were received at or after ``since`` (indexed)."""
+        return int(self.session.scalar(
+            select(func.count()).select_from(Instance).where(Instance.received_at >= since)
+        ) or 0)
+
+    def instances_per_location(self) -> dict[str, int]:
+        """How many instances each storage location holds a copy of, by its path."""
+        rows = self.session.execute(
+            select(StorageLocation.path, func.count(FileCopy.instance_pk))
+            .outerjoin(FileCopy, FileCopy.location_pk == StorageLocation.pk)
+            .group_by(StorageLocation.path))
+        return {path: int(count) for path, count in rows}
 
 
 def _series_uid(item: NewInstance) -> str:

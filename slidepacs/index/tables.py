@@ -129,6 +129,7 @@ class Instance(Base):
         Index("ix_instances_barcode", "barcode"),
         Index("ix_instances_slide_id", "slide_id"),
         Index("ix_instances_case_id", "case_id"),
+        Index("ix_instances_received_at", "received_at"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -53,10 +53,10 @@ class AuditService:
             repo.audit.add(actor, action, target, detail, address)
 
     def recent(self, limit: int = 100, actor: str | None = None,
-               action: str | None = None) -> list[AuditEntry]:
-        """The newest entries first."""
+               action: str | None = None, offset: int = 0) -> list[AuditEntry]:
+        """The newest entries first (after skipping ``offset`` of them)."""
         with self._uow.read() as repo:
-            return repo.audit.recent(limit, actor, action)
+            return repo.audit.recent(limit, actor, action, offset)
 
 
 class AccountService:

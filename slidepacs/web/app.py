@@ -19,6 +19,7 @@ from slidepacs.errors import (
     Unsupported,
 )
 from slidepacs.web.access import AccessPolicy
+from slidepacs.web.admin_api import admin_router
 from slidepacs.web.media import NotAcceptable
 from slidepacs.web.multipart import PayloadTooLarge
 from slidepacs.web.qido import qido_router
@@ -59,6 +60,7 @@ def create_app(context: AppContext) -> FastAPI:
     api.include_router(stow_router(context, access), prefix=PREFIX, dependencies=guarded)
     api.include_router(session_router(context, access), prefix=API_PREFIX)
     api.include_router(study_list_router(context, access), prefix=API_PREFIX)
+    api.include_router(admin_router(context, access), prefix=API_PREFIX)
     mount_ui(api)
     api.add_exception_handler(SlidepacsError, _error_response)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_response)  # type: ignore[arg-type]
