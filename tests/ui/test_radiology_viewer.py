@@ -5,6 +5,7 @@ the tablet layout, over a CT series and a multi-frame MR imported into one study
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,33 @@ def test_window_presets_and_a_mouse_drag_change_the_canvas_pixels_and_the_reques
     assert requested and all(window_of(u) not in ("", "-600,1500,linear") for u in requested)
     assert window_of(requested[-1]) == f"{center:g},{width:g},linear"
     expect(page.locator(".rad-ov-wl")).to_have_text(f"C {center:g} / W {width:g}")
+
+
+def test_a_drag_from_the_default_window_starts_from_the_frames_full_range(
+        page: Page, ui: Ui, samples: Samples) -> None:
+    """CT_small has no window: the server shows its full range, which the viewer reads from
+    the frame's values when a drag starts, so that the drag continues from what is shown."""
+    open_viewer(page, ui, samples.ct_hash())
+    expect(page.locator(".rad-ov-wl")).to_have_text("C/W auto (full range)")
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    values = ct.pixel_array.astype(float) * float(ct.RescaleSlope) + float(ct.RescaleIntercept)
+    low, high = values.min(), values.max()
+    box = canvas_box(page)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    with page.expect_response(lambda r: r.url.endswith("/frames/1")) as raw:
+        page.mouse.down()
+    assert raw.value.ok
+    page.wait_for_function("() => document.querySelector('.rad-canvas').dataset.window")
+    page.mouse.move(x, y + 10)
+    page.mouse.up()
+    center, width = (float(v) for v in
+                     page.locator(".rad-canvas").get_attribute("data-window").split(","))
+    step = (high - low) / 250
+    assert width == pytest.approx(high - low, abs=0.01)
+    assert center == pytest.approx((low + high) / 2 + 10 * step, abs=0.01)
+    expect(page.locator(".rad-canvas")).to_have_attribute(
+        "data-src", re.compile(rf"window={center:g},{width:g},linear$"))
 
 
 def test_a_drag_issues_at_most_one_rendered_request_at_a_time(page: Page, ui: Ui,
@@ -296,6 +324,7 @@ def test_multi_frame_playback_advances_frames_and_stops_on_pause(page: Page, ui:
         page.wait_for_timeout(60)
     assert len(seen) >= 4, seen
     assert canvas_digest(page)["check"] != first["check"]
+    screenshot(page, "radiology-multiframe")
     page.click("button.rad-play")
     expect(page.locator("button.rad-play")).to_have_text("Play")
     paused = frame.text_content()
@@ -351,3 +380,27 @@ def test_the_viewer_fits_a_tablet_viewport(page: Page, ui: Ui, samples: Samples,
         page.click("button.rad-preset[data-preset=Lung]")
         expect(page.locator(".rad-ov-wl")).to_have_text("C -600 / W 1500")
         screenshot(page, "radiology-tablet")
+    else:
+        screenshot(page, "radiology-tablet-landscape")
+
+
+def test_a_one_finger_touch_drag_measures_on_a_tablet(page: Page, ui: Ui,
+                                                      samples: Samples) -> None:
+    page.set_viewport_size({"width": 768, "height": 1024})
+    open_viewer(page, ui, samples.ct_hash())
+    page.click("button.rad-tool[data-tool=measure]")
+    box = canvas_box(page)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    touch = page.context.new_cdp_session(page)
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart",
+                                            "touchPoints": [{"x": x - 100, "y": y}]})
+    for step in range(1, 6):
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove",
+                                                "touchPoints": [{"x": x - 100 + 40 * step,
+                                                                 "y": y}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    item = page.locator(".rad-measures li")
+    expect(item).to_have_count(1)
+    scale = float(page.locator(".rad-canvas").get_attribute("data-transform").split(",")[0])
+    expected = 200 / scale * samples.ct_spacing[1]
+    assert float(item.get_attribute("data-length")) == pytest.approx(expected, rel=0.01)

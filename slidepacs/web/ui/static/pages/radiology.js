@@ -168,7 +168,7 @@ export async function show(root, target) {
     const slider = $(".rad-image-slider");
     slider.max = String(count);
     slider.value = String(state.index + 1);
-    slider.disabled = count < 2;
+    slider.closest("label").hidden = count < 2;
     const frames = current.frames;
     $(".rad-frames").hidden = frames < 2;
     $(".rad-frame-slider").max = String(frames);
@@ -279,12 +279,12 @@ export async function show(root, target) {
     drag = { start: at, last: at, tool: state.tool };
     if (state.tool === "wl") {
       state.dragging = true;
-      drag.base = currentWindow() || { center: 0, width: 1 };
-      if (!currentWindow()) {
-        const key = imageKey();
+      drag.base = currentWindow(); // unknown (the default full range): read the frame first
+      if (!drag.base) {
+        const [key, pending] = [imageKey(), drag];
         spanWindow(state.study, state.series, image(), state.frame).then((span) => {
           state.spans.set(key, span);
-          if (drag && drag.tool === "wl") drag.base = span;
+          pending.base = span;
           updateText();
         });
       }
@@ -309,7 +309,7 @@ export async function show(root, target) {
     if (drag.tool === "pan") view.pan(dx, dy);
     else if (drag.tool === "zoom") view.zoom(Math.exp(-dy / 150), drag.start);
     else if (drag.tool === "measure") { view.draft.b = view.toImage(at); view.draw(); }
-    else if (drag.tool === "wl") {
+    else if (drag.tool === "wl" && drag.base) {
       const [totalX, totalY] = [at[0] - drag.start[0], at[1] - drag.start[1]];
       const step = Math.max(drag.base.width, 2) / 250;
       state.window = { center: drag.base.center + totalY * step, width: Math.max(1, drag.base.width + totalX * step) };
@@ -459,7 +459,8 @@ export async function show(root, target) {
     try {
       const others = await studySeries(target.study);
       const known = new Set(all.map((s) => s.series));
-      all = [...all, ...others.filter((s) => !known.has(s.series) && s.modality !== "SM")];
+      all = [...all, ...others.filter((s) => !known.has(s.series) && s.modality !== "SM")]
+        .sort((a, b) => (Number(a.number) || 0) - (Number(b.number) || 0));
     } catch { /* the matched series are enough */ }
     if (!state.alive) return;
     $(".rad-series").innerHTML = all.map((s) => `
