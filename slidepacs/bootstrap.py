@@ -38,6 +38,7 @@ from slidepacs.services.accounts import AccountService, AuditService
 from slidepacs.services.rendering import RenderService
 from slidepacs.services.transcoding import TranscodeService
 from slidepacs.services.retrieve import RetrieveService
+from slidepacs.services.series_images import SeriesImageService
 from slidepacs.services.sessions import SessionService
 from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
@@ -78,6 +79,7 @@ class AppContext:
     accounts: AccountService
     sessions: SessionService
     one_time_keys: OneTimeKeys
+    series_images: SeriesImageService
 
     def close(self) -> None:
         """Release database connections."""
@@ -165,6 +167,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         sessions=SessionService(accounts, audit, settings.http.session_idle_minutes * 60,
                                 settings.http.session_hours * 3600),
         one_time_keys=OneTimeKeys(settings.http.otp_seconds),
+        series_images=SeriesImageService(retrieve),
     )
 
 

@@ -1,7 +1,7 @@
 // The radiology viewer (#/viewer for any modality but SM): a series of server-rendered
 // frames on a canvas with series scroll, window/level (presets and mouse drag), zoom/pan,
 // length measurement in mm, multi-frame playback and a series list of the study.
-import { esc } from "../api.js";
+import { ApiError, esc } from "../api.js";
 import {
   presetsFor, renderedUrl, round, seriesImages, spanWindow, studySeries, thumbnailUrl,
 } from "./radiology/data.js";
@@ -161,7 +161,11 @@ export async function show(root, target) {
   }
 
   function updateText() {
-    if (!state.images.length) return;
+    if (!state.images.length) {
+      for (const box of root.querySelectorAll(".rad-ov, .rad-measures")) box.replaceChildren();
+      $(".rad-warning").hidden = true;
+      return;
+    }
     const current = image();
     const count = state.images.length;
     $(".rad-image-text").textContent = `image ${state.index + 1} / ${count}`;
@@ -239,7 +243,7 @@ export async function show(root, target) {
   // Playback of the current instance's frames: the next frame is asked for once the
   // previous one is shown, at most at the chosen rate.
   function play(on) {
-    state.playing = on && image().frames > 1;
+    state.playing = Boolean(on && state.images.length && image().frames > 1);
     clearTimeout(state.timer);
     if (state.playing) tick();
     updateText();
@@ -347,6 +351,7 @@ export async function show(root, target) {
   let wheelRest = 0;
   canvas.addEventListener("wheel", (event) => {
     event.preventDefault();
+    if (!state.images.length) return;
     if (event.ctrlKey || event.metaKey) {
       view.zoom(Math.exp(-event.deltaY / 300), point(event));
       updateText();
@@ -396,7 +401,7 @@ export async function show(root, target) {
 
   root.querySelector(".rad-tools").addEventListener("click", (event) => {
     const button = event.target.closest("button");
-    if (!button) return;
+    if (!button || !state.images.length) return;
     if (button.dataset.tool) setTool(button.dataset.tool);
     else if (button.dataset.preset) {
       const preset = presetsFor(image().modality).find((p) => p.name === button.dataset.preset);
@@ -430,11 +435,18 @@ export async function show(root, target) {
     state.study = study;
     state.series = series;
     status("Loading the series…");
-    const images = await seriesImages(study, series);
-    if (!state.alive) return;
-    if (!images.length) {
+    let images;
+    try {
+      images = await seriesImages(study, series);
+    } catch (error) {
+      images = [];
+      if (state.alive) status(error instanceof ApiError ? `${error.status}: ${error.message}` : String(error));
+    }
+    if (!state.alive || !images.length) {
       state.images = [];
-      status("This series has no images to show.");
+      view.image = null;
+      view.lines = [];
+      view.draw();
       return;
     }
     state.images = images;
@@ -470,7 +482,10 @@ export async function show(root, target) {
       </button>`).join("");
     for (const item of root.querySelectorAll(".rad-series-item")) {
       item.addEventListener("click", () => {
-        if (item.dataset.series !== state.series) openSeries(item.dataset.study, item.dataset.series);
+        if (item.dataset.series === state.series) return;
+        const keys = new URLSearchParams({ studyinstanceuid: item.dataset.study, seriesinstanceuid: item.dataset.series });
+        history.replaceState(null, "", `${location.pathname}#/viewer?${keys}`);
+        openSeries(item.dataset.study, item.dataset.series);
       });
     }
   }

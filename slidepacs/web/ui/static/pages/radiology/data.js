@@ -1,17 +1,11 @@
 // What the radiology viewer knows about a series: its images in display order with the
-// attributes that shape their display (from WADO-RS metadata), window presets per modality,
+// attributes that shape their display (from /viewer/api), window presets per modality,
 // the URL of a rendered frame, and the full-range window of a frame (from its raw values).
-import { dicomweb, request, value } from "../../api.js";
+import { api, dicomweb, request, value } from "../../api.js";
 
 const TAG = {
-  sop: "00080018", modality: "00080060", studyDate: "00080020", patientName: "00100010",
-  patientId: "00100020", seriesDescription: "0008103E", seriesNumber: "00200011",
-  instanceNumber: "00200013", position: "00200032", orientation: "00200037",
-  rows: "00280010", columns: "00280011", frames: "00280008", pixelSpacing: "00280030",
-  imagerSpacing: "00181164", center: "00281050", width: "00281051", intercept: "00281052",
-  slope: "00281053", photometric: "00280004", bitsStored: "00280101", bitsAllocated: "00280100",
-  signed: "00280103", frameTime: "00181063", frameRate: "00082144", cineRate: "00180040",
-  shared: "52009229", pixelMeasures: "00289110", frameVoi: "00289132", transform: "00289145",
+  modality: "00080060", seriesDescription: "0008103E", seriesNumber: "00200011",
+  seriesInstances: "00201209", series: "0020000E",
 };
 const EXPLICIT_LE = "1.2.840.10008.1.2.1";
 
@@ -30,92 +24,24 @@ export function presetsFor(modality) {
   return [{ name: "Default", center: null, width: null }, ...(PRESETS[modality] || [])];
 }
 
-// Every value of a DICOM JSON attribute ([] when absent).
-export function values(item, tag) {
-  const element = item && item[tag];
-  return element && Array.isArray(element.Value) ? element.Value : [];
-}
-
-function number(item, tag, fallback = null) {
-  const raw = values(item, tag)[0];
-  const parsed = Number(raw);
-  return raw === undefined || raw === null || raw === "" || !Number.isFinite(parsed) ? fallback : parsed;
-}
-
-function numbers(item, tag) {
-  const list = values(item, tag).map(Number);
-  return list.length && list.every(Number.isFinite) ? list : null;
-}
-
-function first(item, tag) { return values(item, tag)[0] || {}; }
-
-// One image's display attributes from its DICOM JSON.
-export function describe(item) {
-  const shared = first(item, TAG.shared);
-  const measures = first(shared, TAG.pixelMeasures);
-  const voi = first(shared, TAG.frameVoi);
-  const transform = first(shared, TAG.transform);
-  let spacing = numbers(item, TAG.pixelSpacing) || numbers(measures, TAG.pixelSpacing);
-  let spacingSource = spacing ? "PixelSpacing" : "";
-  if (!spacing && numbers(item, TAG.imagerSpacing)) {
-    spacing = numbers(item, TAG.imagerSpacing);
-    spacingSource = "ImagerPixelSpacing";
-  }
-  const windowSource = values(item, TAG.center).length ? item : voi;
-  const center = number(windowSource, TAG.center);
-  const width = number(windowSource, TAG.width);
-  const frameTime = number(item, TAG.frameTime);
-  const rate = number(item, TAG.frameRate) || number(item, TAG.cineRate)
-    || (frameTime ? 1000 / frameTime : null);
-  return {
-    sop: value(item, TAG.sop),
-    modality: value(item, TAG.modality),
-    number: number(item, TAG.instanceNumber),
-    position: numbers(item, TAG.position),
-    orientation: numbers(item, TAG.orientation),
-    rows: number(item, TAG.rows, 0),
-    columns: number(item, TAG.columns, 0),
-    frames: Math.max(1, number(item, TAG.frames, 1)),
-    spacing: spacing && spacing.length >= 2 && spacing[0] > 0 && spacing[1] > 0 ? spacing.slice(0, 2) : null,
-    spacingSource,
-    fileWindow: center !== null && width !== null && width > 0 ? { center, width } : null,
-    slope: number(item, TAG.slope) ?? number(transform, TAG.slope, 1),
-    intercept: number(item, TAG.intercept) ?? number(transform, TAG.intercept, 0),
-    photometric: value(item, TAG.photometric),
-    bitsStored: number(item, TAG.bitsStored, 8),
-    bitsAllocated: number(item, TAG.bitsAllocated, 8),
-    signed: number(item, TAG.signed, 0) === 1,
-    frameRate: rate && rate > 0 && rate <= 120 ? Math.round(rate) : null,
-    patientName: value(item, TAG.patientName),
-    patientId: value(item, TAG.patientId),
-    studyDate: value(item, TAG.studyDate),
-    seriesDescription: value(item, TAG.seriesDescription),
-    seriesNumber: value(item, TAG.seriesNumber),
-  };
-}
-
-function along(image) {
-  const [a, b, c, d, e, f] = image.orientation;
-  const normal = [b * f - c * e, c * d - a * f, a * e - b * d];
-  return normal[0] * image.position[0] + normal[1] * image.position[1] + normal[2] * image.position[2];
-}
-
-// Images in display order: by position along the slice normal when every image has one
-// (in the direction the instance numbers run), else by instance number.
-export function ordered(images) {
-  const byNumber = (a, b) => (a.number ?? 0) - (b.number ?? 0);
-  if (images.length > 1 && images.every((i) => i.position && i.orientation && i.orientation.length === 6)) {
-    const sorted = [...images].sort((a, b) => along(a) - along(b) || byNumber(a, b));
-    const [head, tail] = [sorted[0].number, sorted[sorted.length - 1].number];
-    return head !== null && tail !== null && head > tail ? sorted.reverse() : sorted;
-  }
-  return [...images].sort(byNumber);
-}
-
-// The series' images (instances with pixels), in display order.
+// The series' images in display order (from the viewer API: only what display needs, far
+// lighter than the full WADO-RS metadata of a large series), each with the series' labels.
 export async function seriesImages(study, series) {
-  const items = await dicomweb(`studies/${encodeURIComponent(study)}/series/${encodeURIComponent(series)}/metadata`);
-  return ordered(items.map(describe).filter((image) => image.rows && image.columns));
+  const found = await api(`radiology/studies/${encodeURIComponent(study)}/series/${encodeURIComponent(series)}`);
+  const labels = {
+    modality: found.modality, patientName: found.patient_name, patientId: found.patient_id,
+    studyDate: found.study_date, seriesDescription: found.series_description,
+    seriesNumber: found.series_number,
+  };
+  return found.images.map((image) => ({
+    ...labels,
+    sop: image.sop, number: image.number, rows: image.rows, columns: image.columns,
+    frames: image.frames, spacing: image.spacing, spacingSource: image.spacing_source,
+    fileWindow: image.window, slope: image.slope, intercept: image.intercept,
+    photometric: image.photometric, bitsStored: image.bits_stored,
+    bitsAllocated: image.bits_allocated, signed: image.signed,
+    frameRate: image.frame_rate ? Math.max(1, Math.round(image.frame_rate)) : null,
+  }));
 }
 
 // The study's series (for the series list), ordered by series number.
@@ -123,9 +49,9 @@ export async function studySeries(study) {
   const query = "includefield=SeriesDescription,SeriesNumber,Modality,NumberOfSeriesRelatedInstances";
   const found = await dicomweb(`studies/${encodeURIComponent(study)}/series?${query}`);
   return found.map((item) => ({
-    study, series: value(item, "0020000E"), modality: value(item, TAG.modality),
+    study, series: value(item, TAG.series), modality: value(item, TAG.modality),
     description: value(item, TAG.seriesDescription), number: value(item, TAG.seriesNumber),
-    count: value(item, "00201209"),
+    count: value(item, TAG.seriesInstances),
   })).sort((a, b) => (Number(a.number) || 0) - (Number(b.number) || 0));
 }
 
