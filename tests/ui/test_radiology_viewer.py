@@ -248,8 +248,9 @@ def test_a_measured_line_shows_its_length_in_mm_from_the_pixel_spacing(
     page.mouse.up()
     item = page.locator(".rad-measures li")
     expect(item).to_have_count(1)
-    scale, left, top = (float(v) for v in
-                        page.locator(".rad-canvas").get_attribute("data-transform").split(","))
+    scale, left, top, aspect = (
+        float(v) for v in page.locator(".rad-canvas").get_attribute("data-transform").split(","))
+    assert aspect == 1  # square pixels: row spacing = column spacing
     a = ((start[0] - box["x"] - left) / scale, (start[1] - box["y"] - top) / scale)
     b = ((end[0] - box["x"] - left) / scale, (end[1] - box["y"] - top) / scale)
     row, column = samples.ct_spacing
@@ -404,3 +405,30 @@ def test_a_one_finger_touch_drag_measures_on_a_tablet(page: Page, ui: Ui,
     scale = float(page.locator(".rad-canvas").get_attribute("data-transform").split(",")[0])
     expected = 200 / scale * samples.ct_spacing[1]
     assert float(item.get_attribute("data-length")) == pytest.approx(expected, rel=0.01)
+
+
+def test_non_square_pixels_keep_their_shape_and_measure_true_lengths(
+        page: Page, ui: Ui, tmp_path: Path) -> None:
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ct.StudyInstanceUID, ct.SeriesInstanceUID = generate_uid(), generate_uid()
+    ct.SOPInstanceUID = ct.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ct.PixelSpacing = [1.0, 0.5]  # rows 1 mm apart, columns 0.5 mm apart
+    ct.save_as(tmp_path / "tall.dcm")
+    ui.app.ingest.ingest_file(tmp_path / "tall.dcm")
+    open_viewer(page, ui, f"#/viewer?seriesinstanceuid={ct.SeriesInstanceUID}")
+    scale, _left, _top, aspect = (
+        float(v) for v in page.locator(".rad-canvas").get_attribute("data-transform").split(","))
+    assert aspect == 2
+    box = canvas_box(page)
+    assert box["height"] * 0.99 <= 128 * scale * aspect <= box["height"] + 0.5  # fitted, tall
+    page.click("button.rad-tool[data-tool=measure]")
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for (x0, y0), (x1, y1) in [((x - 50, y), (x + 50, y)), ((x, y - 50), (x, y + 50))]:
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x1, y1, steps=4)
+        page.mouse.up()
+    lengths = [float(v) for v in page.locator(".rad-measures li").evaluate_all(
+        "items => items.map(i => i.dataset.length)")]
+    # 100 screen pixels are 100/scale columns (0.5 mm) or 50/scale rows (1 mm): the same mm
+    assert lengths == pytest.approx([50 / scale, 50 / scale], rel=0.01)

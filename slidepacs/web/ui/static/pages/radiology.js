@@ -131,9 +131,8 @@ export async function show(root, target) {
     try {
       const element = await load(url);
       if (!state.alive) return;
-      view.spacing = image().spacing;
       view.lines = state.measures.get(imageKey()) || [];
-      view.setImage(element);
+      view.setImage(element, image().spacing);
       state.shown = url;
       canvas.dataset.src = url;
       canvas.dataset.loaded = String(Number(canvas.dataset.loaded || 0) + 1);

@@ -1,6 +1,7 @@
 // The image canvas of the radiology viewer: a rendered frame drawn through a zoom/pan
-// transform (screen = image × scale + offset, in CSS pixels), and length measurements drawn
-// over it in image pixel coordinates.
+// transform (screen x = column × scale + offset x, screen y = row × scale × aspect + offset y,
+// in CSS pixels; aspect = row spacing / column spacing, so that non-square pixels keep their
+// true shape), and length measurements drawn over it in image pixel coordinates.
 
 const MIN_SCALE = 0.05;
 const MAX_SCALE = 40;
@@ -29,6 +30,7 @@ export class ImageView {
     this.lines = [];
     this.draft = null;
     this.spacing = null;
+    this.aspect = 1;
     this.size = [0, 0];
     this.resize();
   }
@@ -45,22 +47,27 @@ export class ImageView {
     if (this.fitted) this.fit(); else this.draw();
   }
 
-  setImage(image) {
-    const first = !this.image;
-    const changedSize = this.image && (this.image.naturalWidth !== image.naturalWidth
-      || this.image.naturalHeight !== image.naturalHeight);
+  // Show an image whose pixels are ``spacing`` [row, column] mm apart (null: unknown).
+  setImage(image, spacing) {
+    const aspect = spacing ? spacing[0] / spacing[1] : 1;
+    const changed = !this.image || this.aspect !== aspect
+      || this.image.naturalWidth !== image.naturalWidth
+      || this.image.naturalHeight !== image.naturalHeight;
     this.image = image;
-    if (first || changedSize) this.fit(); else this.draw();
+    this.spacing = spacing;
+    this.aspect = aspect;
+    if (changed) this.fit(); else this.draw();
   }
 
   fit() {
     this.fitted = true;
     if (!this.image) return this.draw();
     const [width, height] = this.size;
-    const scale = Math.min(width / this.image.naturalWidth, height / this.image.naturalHeight);
+    const tall = this.image.naturalHeight * this.aspect;
+    const scale = Math.min(width / this.image.naturalWidth, height / tall);
     this.scale = Math.max(MIN_SCALE, scale);
     this.offset = [(width - this.image.naturalWidth * this.scale) / 2,
-      (height - this.image.naturalHeight * this.scale) / 2];
+      (height - tall * this.scale) / 2];
     this.draw();
   }
 
@@ -81,11 +88,13 @@ export class ImageView {
   }
 
   toImage(point) {
-    return [(point[0] - this.offset[0]) / this.scale, (point[1] - this.offset[1]) / this.scale];
+    return [(point[0] - this.offset[0]) / this.scale,
+      (point[1] - this.offset[1]) / (this.scale * this.aspect)];
   }
 
   toScreen(point) {
-    return [point[0] * this.scale + this.offset[0], point[1] * this.scale + this.offset[1]];
+    return [point[0] * this.scale + this.offset[0],
+      point[1] * this.scale * this.aspect + this.offset[1]];
   }
 
   draw() {
@@ -94,9 +103,10 @@ export class ImageView {
     context.setTransform(1, 0, 0, 1, 0, 0);
     context.fillStyle = "#000";
     context.fillRect(0, 0, this.canvas.width, this.canvas.height);
-    this.canvas.dataset.transform = `${this.scale},${this.offset[0]},${this.offset[1]}`;
+    this.canvas.dataset.transform = `${this.scale},${this.offset[0]},${this.offset[1]},${this.aspect}`;
     if (!this.image) return;
-    context.setTransform(ratio * this.scale, 0, 0, ratio * this.scale, ratio * this.offset[0], ratio * this.offset[1]);
+    context.setTransform(ratio * this.scale, 0, 0, ratio * this.scale * this.aspect,
+      ratio * this.offset[0], ratio * this.offset[1]);
     context.imageSmoothingEnabled = this.scale < 3;
     context.drawImage(this.image, 0, 0);
     context.setTransform(ratio, 0, 0, ratio, 0, 0);
