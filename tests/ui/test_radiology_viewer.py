@@ -432,3 +432,40 @@ def test_non_square_pixels_keep_their_shape_and_measure_true_lengths(
         "items => items.map(i => i.dataset.length)")]
     # 100 screen pixels are 100/scale columns (0.5 mm) or 50/scale rows (1 mm): the same mm
     assert lengths == pytest.approx([50 / scale, 50 / scale], rel=0.01)
+
+
+def test_the_scroll_tool_steps_through_images_with_a_one_finger_drag(
+        page: Page, ui: Ui, samples: Samples) -> None:
+    page.set_viewport_size({"width": 768, "height": 1024})
+    open_viewer(page, ui, samples.ct_hash())
+    page.click("button.rad-tool[data-tool=scroll]")
+    box = canvas_box(page)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
+    touch = page.context.new_cdp_session(page)
+    touch.send("Input.dispatchTouchEvent",
+               {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 7):  # 36 px down: three images on
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove",
+                                                "touchPoints": [{"x": x, "y": y + 6 * step}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    expect(page.locator(".rad-image-text")).to_have_text(f"image 4 / {CT_SLICES}")
+
+
+def test_a_colour_image_offers_no_window(page: Page, ui: Ui, tmp_path: Path) -> None:
+    rgb = pydicom.dcmread(get_testdata_file("SC_rgb.dcm"))
+    rgb.SOPInstanceUID = rgb.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    rgb.SeriesInstanceUID = generate_uid()
+    rgb.save_as(tmp_path / "rgb.dcm")
+    ui.app.ingest.ingest_file(tmp_path / "rgb.dcm")
+    open_viewer(page, ui, f"#/viewer?seriesinstanceuid={rgb.SeriesInstanceUID}")
+    expect(page.locator("button.rad-preset")).to_have_count(1)  # Default only
+    expect(page.locator(".rad-ov-wl")).to_have_text("colour image: no window")
+    before = page.locator(".rad-canvas").get_attribute("data-src")
+    box = canvas_box(page)
+    page.mouse.move(box["x"] + 100, box["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200, box["y"] + 160, steps=5)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    assert page.locator(".rad-canvas").get_attribute("data-src") == before
+    assert "window=" not in (before or "")

@@ -12,13 +12,15 @@ const TOOLS = [
   { id: "pan", label: "Pan", key: "p" },
   { id: "zoom", label: "Zoom", key: "z" },
   { id: "measure", label: "Measure", key: "m" },
+  { id: "scroll", label: "Scroll", key: "s" },
 ];
 const HELP = "Keys: ↑/↓ or wheel image · ←/→ frame · Home/End first/last · W window/level · "
-  + "P pan · Z zoom · M measure · +/− zoom · F fit · 1–5 presets · Space play/pause · "
+  + "P pan · Z zoom · M measure · S scroll (drag up/down) · +/− zoom · F fit · 1–5 presets · Space play/pause · "
   + "Del clear measurements · Ctrl+wheel zoom";
 const PREFETCH_AHEAD = 3;
 const PREFETCH_BEHIND = 2;
 const CACHE_SIZE = 120;
+const SCROLL_PIXELS = 12; // a drag this far in the scroll tool moves one image (or frame)
 
 function formatDate(text) {
   return /^\d{8}$/.test(text) ? `${text.slice(0, 4)}-${text.slice(4, 6)}-${text.slice(6)}` : text;
@@ -180,7 +182,8 @@ export async function show(root, target) {
     $(".rad-play").textContent = state.playing ? "Pause" : "Play";
     $(".rad-play").setAttribute("aria-pressed", String(state.playing));
     const window = currentWindow();
-    const wl = window ? `C ${round(window.center)} / W ${round(window.width)}` : "C/W auto (full range)";
+    const wl = !monochrome() ? "colour image: no window" : window
+      ? `C ${round(window.center)} / W ${round(window.width)}` : "C/W auto (full range)";
     $(".rad-ov.tl").innerHTML = `<b>${esc(current.patientName || "(no name)")}</b><br>ID ${esc(current.patientId || "—")}`;
     $(".rad-ov.tr").innerHTML = `${esc(formatDate(current.studyDate))}<br>${esc(current.modality)} · S${esc(current.seriesNumber)} ${esc(current.seriesDescription)}`;
     $(".rad-ov.bl").innerHTML = `<span class="rad-ov-image">Im ${esc(current.number ?? state.index + 1)} · image ${state.index + 1} / ${count}</span>`
@@ -280,7 +283,8 @@ export async function show(root, target) {
     }
     const at = point(event);
     drag = { start: at, last: at, tool: state.tool };
-    if (state.tool === "wl") {
+    if (state.tool === "wl" && !monochrome()) drag.tool = "none"; // no window for colour
+    else if (state.tool === "wl") {
       state.dragging = true;
       drag.base = currentWindow(); // unknown (the default full range): read the frame first
       if (!drag.base) {
@@ -310,6 +314,13 @@ export async function show(root, target) {
     const at = point(event);
     const [dx, dy] = [at[0] - drag.last[0], at[1] - drag.last[1]];
     if (drag.tool === "pan") view.pan(dx, dy);
+    else if (drag.tool === "scroll") {
+      const steps = Math.trunc((at[1] - drag.start[1]) / SCROLL_PIXELS) - (drag.scrolled || 0);
+      if (steps) {
+        drag.scrolled = (drag.scrolled || 0) + steps;
+        if (state.images.length > 1) go(state.index + steps); else goFrame(state.frame + steps);
+      }
+    }
     else if (drag.tool === "zoom") view.zoom(Math.exp(-dy / 150), drag.start);
     else if (drag.tool === "measure") { view.draft.b = view.toImage(at); view.draw(); }
     else if (drag.tool === "wl" && drag.base) {
@@ -382,7 +393,7 @@ export async function show(root, target) {
       Delete: () => clearMeasures(), Backspace: () => clearMeasures(),
     };
     for (const tool of TOOLS) handled[tool.key] = () => setTool(tool.id);
-    const presets = presetsFor(image().modality);
+    const presets = windowPresets();
     presets.forEach((preset, n) => { handled[String(n + 1)] = () => applyPreset(preset); });
     const action = handled[key] || handled[key.toLowerCase()];
     if (!action) return;
@@ -403,7 +414,7 @@ export async function show(root, target) {
     if (!button || !state.images.length) return;
     if (button.dataset.tool) setTool(button.dataset.tool);
     else if (button.dataset.preset) {
-      const preset = presetsFor(image().modality).find((p) => p.name === button.dataset.preset);
+      const preset = windowPresets().find((p) => p.name === button.dataset.preset);
       if (preset) applyPreset(preset);
     } else if (button.dataset.action === "zoom-in") view.zoom(1.25);
     else if (button.dataset.action === "zoom-out") view.zoom(0.8);
@@ -413,7 +424,7 @@ export async function show(root, target) {
       state.measures.clear();
       view.lines = [];
       view.fit();
-      applyPreset(presetsFor(image().modality)[0]);
+      applyPreset(windowPresets()[0]);
     }
     updateText();
   });
@@ -424,8 +435,12 @@ export async function show(root, target) {
   const resizer = new ResizeObserver(() => { view.resize(); updateText(); });
   resizer.observe($(".rad-stage"));
 
+  // Windows apply to monochrome images only (the server ignores them for colour).
+  function monochrome() { return image().photometric.startsWith("MONOCHROME"); }
+  function windowPresets() { return presetsFor(monochrome() ? image().modality : ""); }
+
   function showPresets() {
-    $(".rad-presets").innerHTML = presetsFor(image().modality).map((preset, n) =>
+    $(".rad-presets").innerHTML = windowPresets().map((preset, n) =>
       `<button type="button" class="secondary rad-preset" data-preset="${esc(preset.name)}" title="${esc(preset.name)} (${n + 1})">${esc(preset.name)}${preset.center === null ? "" : ` <small>${preset.center}/${preset.width}</small>`}</button>`).join("");
   }
 
