@@ -40,6 +40,7 @@ from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.rendering import RenderService
 from slidepacs.services.retrieve import RetrieveService
+from slidepacs.services.series_images import SeriesImageService
 from slidepacs.services.sessions import SessionService
 from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
@@ -85,6 +86,7 @@ class AppContext:
     study_list: StudyListService
     echo: EchoService
     overview: ArchiveOverview
+    series_images: SeriesImageService
 
     def close(self) -> None:
         """Release database connections."""
@@ -175,6 +177,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         study_list=StudyListService(unit_of_work),
         echo=EchoService(registry, settings.dicom.ae_title, _send_echo),
         overview=ArchiveOverview(unit_of_work, store, quarantine, forwarding, audit),
+        series_images=SeriesImageService(retrieve),
     )
 
 
