@@ -40,6 +40,7 @@ from slidepacs.services.transcoding import TranscodeService
 from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.sessions import SessionService
 from slidepacs.services.slide_gate import SlideGate
+from slidepacs.services.slide_view import SlideViewService
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
 from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.storage import MirroredFileStore
@@ -78,6 +79,7 @@ class AppContext:
     accounts: AccountService
     sessions: SessionService
     one_time_keys: OneTimeKeys
+    slide_view: SlideViewService
 
     def close(self) -> None:
         """Release database connections."""
@@ -139,6 +141,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     audit = AuditService(unit_of_work)
     frames = FrameService(unit_of_work, store, files=FrameFiles(direct))
     accounts = AccountService(unit_of_work, audit)
+    rendering = RenderService(retrieve, frames, query)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -158,13 +161,14 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         rules=rules,
         quarantine=quarantine,
         slide_outputs=slide_outputs,
-        rendering=RenderService(retrieve, frames, query),
+        rendering=rendering,
         transcoding=TranscodeService(frames),
         audit=audit,
         accounts=accounts,
         sessions=SessionService(accounts, audit, settings.http.session_idle_minutes * 60,
                                 settings.http.session_hours * 3600),
         one_time_keys=OneTimeKeys(settings.http.otp_seconds),
+        slide_view=SlideViewService(query, retrieve, rendering),
     )
 
 

@@ -1,0 +1,167 @@
+"""What the slide viewer needs to show a whole-slide series: its pyramid (every VOLUME level
+with its tile geometry, and where each tile of a TILED_SPARSE level lies), the associated
+images (label, overview, thumbnail) and the slide's identifiers and header fields.
+
+Instance fields come from the index; tile positions and the pixel spacing from the stored
+headers, through the rendering service (its tile-grid cache is shared with the rendered
+route, so the geometry is read once and understood the same way).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from slidepacs.domain.query import Level, Query, SingleValue, parse_condition
+from slidepacs.errors import InvalidInput, NotFound
+from slidepacs.index.find import MatchRow
+from slidepacs.services.query import QueryService
+from slidepacs.services.rendering import WSI_SOP_CLASS, RenderService
+from slidepacs.services.retrieve import RetrieveService
+
+ASSOCIATED = ("LABEL", "OVERVIEW", "THUMBNAIL")
+FRAME_MEDIA = {  # transfer syntax → the media type its frames are served as, unchanged
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.4.201": "image/jphc",
+    "1.2.840.10008.1.2.4.202": "image/jphc",
+    "1.2.840.10008.1.2.4.203": "image/jphc",
+}
+PATIENT_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex")
+STUDY_KEYS = ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription",
+              "AccessionNumber", "StudyID")
+SERIES_KEYS = ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality")
+
+
+class SlideViewService:
+    """Describes stored whole-slide series for the browser's slide viewer."""
+
+    def __init__(self, query: QueryService, retrieve: RetrieveService,
+                 rendering: RenderService) -> None:
+        self._query = query
+        self._retrieve = retrieve
+        self._rendering = rendering
+
+    def pyramid(self, study: str, series: str) -> dict[str, Any]:
+        """The slide series as JSON: levels largest first, associated images, identifiers.
+        NotFound for an unknown series; InvalidInput for a series that is no slide."""
+        rows = self._query.find(_series_query(study, series))
+        if not rows:
+            raise NotFound(f"no series {series} in study {study}")
+        slides = [row for row in rows if row.get("SOPClassUID") == WSI_SOP_CLASS]
+        volumes = [row for row in slides if "VOLUME" in _flavours(row)]
+        if not volumes:
+            raise InvalidInput(f"series {series} is not a whole slide (no VL Whole Slide "
+                               "Microscopy VOLUME instances; modality "
+                               f"{rows[0].get('Modality') or 'none'})")
+        volumes.sort(key=lambda row: -_area(row))
+        levels = [self._level(study, series, row) for row in volumes]
+        base_header = self._retrieve.metadata(
+            self._retrieve.instances(study, series, volumes[0]["SOPInstanceUID"])[0])
+        first = rows[0]
+        associated = {kind.lower(): _first_of(slides, kind) for kind in ASSOCIATED}
+        return {
+            "study": study, "series": series,
+            "levels": levels,
+            "pixel_spacing_mm": _pixel_spacing(base_header),
+            "objective_power": _number(_optical(base_header, "ObjectiveLensPower")),
+            **associated,
+            "slide_id": _first_value(volumes, "SlideID"),
+            "case_id": _first_value(rows, "CaseID"),
+            "barcode": _first_value(slides, "BarcodeValue"),
+            "container_id": str(base_header.get("ContainerIdentifier", "") or ""),
+            "specimen": _specimen(base_header),
+            "patient": {key: _text(first.get(key)) for key in PATIENT_KEYS},
+            "study_fields": {key: _text(first.get(key)) for key in STUDY_KEYS},
+            "series_fields": {key: _text(first.get(key)) for key in SERIES_KEYS},
+        }
+
+    def _level(self, study: str, series: str, row: MatchRow) -> dict[str, Any]:
+        sop = row["SOPInstanceUID"]
+        grid = self._rendering.grid(self._rendering.target(study, series, sop))
+        syntax = str(row.get("TransferSyntaxUID") or "")
+        level: dict[str, Any] = {
+            "instance": sop,
+            "width": grid.px_width, "height": grid.px_height,
+            "tile_width": grid.tile_width, "tile_height": grid.tile_height,
+            "frames": grid.frame_count,
+            "transfer_syntax": syntax,
+            "media_type": FRAME_MEDIA.get(syntax, "image/jpeg"),  # others are transcoded
+            "organization": "TILED_SPARSE" if grid.positions is not None else "TILED_FULL",
+        }
+        if grid.positions is not None:
+            level["tiles"] = {f"{x},{y}": number
+                              for (x, y), number in sorted(grid.positions.items())}
+        return level
+
+
+def _series_query(study: str, series: str) -> Query:
+    conditions = []
+    for keyword, uid in (("StudyInstanceUID", study), ("SeriesInstanceUID", series)):
+        condition = parse_condition(keyword, uid)
+        if condition is None or not isinstance(condition.match, SingleValue):
+            raise InvalidInput(f"{keyword} {uid!r} is not one UID")
+        conditions.append(condition)
+    return Query(Level.IMAGE, tuple(conditions))
+
+
+def _flavours(row: MatchRow) -> list[str]:
+    return str(row.get("ImageType") or "").upper().split("\\")
+
+
+def _area(row: MatchRow) -> int:
+    return int(row.get("TotalPixelMatrixColumns") or row.get("Columns") or 0) * int(
+        row.get("TotalPixelMatrixRows") or row.get("Rows") or 0)
+
+
+def _first_of(rows: list[MatchRow], flavour: str) -> str | None:
+    """The SOP Instance UID of the first instance whose Image Type names ``flavour``."""
+    return next((row["SOPInstanceUID"] for row in rows if flavour in _flavours(row)), None)
+
+
+def _first_value(rows: list[MatchRow], keyword: str) -> str:
+    return next((_text(row.get(keyword)) for row in rows if row.get(keyword)), "")
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _pixel_spacing(ds: Dataset) -> list[float] | None:
+    """(row, column) spacing in mm of the shared Pixel Measures, else the top level's."""
+    try:
+        spacing = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing
+    except (AttributeError, IndexError):
+        spacing = ds.get("PixelSpacing")
+    if not spacing or len(spacing) != 2:
+        return None
+    return [float(spacing[0]), float(spacing[1])]
+
+
+def _optical(ds: Dataset, keyword: str) -> object:
+    for path in ds.get("OpticalPathSequence", []):
+        if keyword in path:
+            return path.get(keyword)
+    return None
+
+
+def _specimen(ds: Dataset) -> dict[str, str]:
+    """The first specimen's identifier and descriptions."""
+    for item in ds.get("SpecimenDescriptionSequence", []):
+        return {key: _text(item.get(keyword)) for key, keyword in (
+            ("identifier", "SpecimenIdentifier"),
+            ("short_description", "SpecimenShortDescription"),
+            ("detailed_description", "SpecimenDetailedDescription"))}
+    return {"identifier": "", "short_description": "", "detailed_description": ""}
