@@ -13,7 +13,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from slidepacs.domain.query import Level, Query, SingleValue, parse_condition
+from slidepacs.domain.query import Condition, Level, Query, SingleValue, parse_condition
 from slidepacs.errors import InvalidInput, NotFound
 from slidepacs.index.find import MatchRow
 from slidepacs.services.query import QueryService
@@ -21,17 +21,24 @@ from slidepacs.services.rendering import WSI_SOP_CLASS, RenderService
 from slidepacs.services.retrieve import RetrieveService
 
 ASSOCIATED = ("LABEL", "OVERVIEW", "THUMBNAIL")
-FRAME_MEDIA = {  # transfer syntax → the media type its frames are served as, unchanged
-    "1.2.840.10008.1.2.4.50": "image/jpeg",
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+FRAME_MEDIA = {  # transfer syntax → the media type of its frames as stored
+    JPEG_BASELINE: "image/jpeg",
     "1.2.840.10008.1.2.4.51": "image/jpeg",
     "1.2.840.10008.1.2.4.57": "image/jpeg",
     "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
     "1.2.840.10008.1.2.4.90": "image/jp2",
     "1.2.840.10008.1.2.4.91": "image/jp2",
     "1.2.840.10008.1.2.4.201": "image/jphc",
     "1.2.840.10008.1.2.4.202": "image/jphc",
     "1.2.840.10008.1.2.4.203": "image/jphc",
 }
+# What a browser asks for a tile: JPEG Baseline frames as stored, any other kind transcoded
+# to JPEG Baseline by the frames route (browsers decode no other DICOM frame syntax).
+BROWSER_ACCEPT = "image/jpeg"
+TRANSCODED_ACCEPT = f"image/jpeg; transfer-syntax={JPEG_BASELINE}"
 PATIENT_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex")
 STUDY_KEYS = ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription",
               "AccessionNumber", "StudyID")
@@ -79,7 +86,27 @@ class SlideViewService:
             "patient": {key: _text(first.get(key)) for key in PATIENT_KEYS},
             "study_fields": {key: _text(first.get(key)) for key in STUDY_KEYS},
             "series_fields": {key: _text(first.get(key)) for key in SERIES_KEYS},
+            "study_slides": self._study_slides(study),
         }
+
+    def _study_slides(self, study: str) -> list[dict[str, Any]]:
+        """Every slide series of the study (to switch between them), by series number."""
+        slides = parse_condition("Modality", "SM")
+        assert slides is not None
+        query = Query(Level.IMAGE, (*_uid_conditions(StudyInstanceUID=study), slides))
+        found: dict[str, dict[str, Any]] = {}
+        for row in self._query.find(query):
+            if row.get("SOPClassUID") != WSI_SOP_CLASS:
+                continue
+            entry = found.setdefault(row["SeriesInstanceUID"], {
+                "series": row["SeriesInstanceUID"], "number": row.get("SeriesNumber"),
+                "description": _text(row.get("SeriesDescription")), "slide_id": "",
+                "barcode": ""})
+            if "VOLUME" in _flavours(row):
+                entry["slide_id"] = entry["slide_id"] or _text(row.get("SlideID"))
+            entry["barcode"] = entry["barcode"] or _text(row.get("BarcodeValue"))
+        return sorted(found.values(), key=lambda entry: (entry["number"] is None,
+                                                         entry["number"] or 0))
 
     def _level(self, study: str, series: str, row: MatchRow) -> dict[str, Any]:
         sop = row["SOPInstanceUID"]
@@ -91,7 +118,8 @@ class SlideViewService:
             "tile_width": grid.tile_width, "tile_height": grid.tile_height,
             "frames": grid.frame_count,
             "transfer_syntax": syntax,
-            "media_type": FRAME_MEDIA.get(syntax, "image/jpeg"),  # others are transcoded
+            "media_type": FRAME_MEDIA.get(syntax, "application/octet-stream"),
+            "accept": BROWSER_ACCEPT if syntax == JPEG_BASELINE else TRANSCODED_ACCEPT,
             "organization": "TILED_SPARSE" if grid.positions is not None else "TILED_FULL",
         }
         if grid.positions is not None:
@@ -101,13 +129,19 @@ class SlideViewService:
 
 
 def _series_query(study: str, series: str) -> Query:
+    return Query(Level.IMAGE, tuple(_uid_conditions(StudyInstanceUID=study,
+                                                    SeriesInstanceUID=series)))
+
+
+def _uid_conditions(**uids: str) -> list[Condition]:
+    """Equal-match conditions on UIDs; InvalidInput naming the key of one that is not a UID."""
     conditions = []
-    for keyword, uid in (("StudyInstanceUID", study), ("SeriesInstanceUID", series)):
+    for keyword, uid in uids.items():
         condition = parse_condition(keyword, uid)
         if condition is None or not isinstance(condition.match, SingleValue):
             raise InvalidInput(f"{keyword} {uid!r} is not one UID")
         conditions.append(condition)
-    return Query(Level.IMAGE, tuple(conditions))
+    return conditions
 
 
 def _flavours(row: MatchRow) -> list[str]:

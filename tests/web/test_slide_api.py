@@ -62,7 +62,7 @@ def test_a_tiled_full_slide_lists_every_level_largest_first_with_its_tiles(
         assert (level["tile_width"], level["tile_height"]) == (TILE, TILE)
         assert level["frames"] == stored.NumberOfFrames
         assert level["organization"] == "TILED_FULL" and "tiles" not in level
-        assert level["media_type"] == "image/jpeg"
+        assert level["media_type"] == level["accept"] == "image/jpeg"
         assert level["transfer_syntax"] == "1.2.840.10008.1.2.4.50"
     assert slide["pixel_spacing_mm"] == pytest.approx([MPP / 1000, MPP / 1000])
     assert slide["objective_power"] == 40.0
@@ -78,6 +78,8 @@ def test_a_tiled_full_slide_lists_every_level_largest_first_with_its_tiles(
         .SpecimenIdentifier
     assert slide["patient"]["PatientID"] == str(base.PatientID)
     assert slide["series_fields"]["Modality"] == "SM"
+    assert [(s["series"], s["slide_id"]) for s in slide["study_slides"]] == [
+        (base.SeriesInstanceUID, "SL-0001")]
     # whoever looked is in the audit log
     assert [(e.actor, e.action) for e in web.app.audit.recent(actor=USER)][:1] == [
         (USER, "slide.view")]
