@@ -32,8 +32,11 @@ CANVAS_STATS = """(element) => {
 SETTLED = """(element) => {
   const viewer = element.osd;
   const item = viewer && viewer.world.getItemAt(0);
-  return !!item && item.getFullyLoaded() && !viewer.viewport.getZoom(true) !== undefined
-    && Math.abs(viewer.viewport.getZoom(true) - viewer.viewport.getZoom(false)) < 1e-6;
+  const still = (a, b) => Math.abs(a - b) < 1e-9;
+  const now = viewer.viewport.getCenter(true), goal = viewer.viewport.getCenter(false);
+  return !!item && item.getFullyLoaded()
+    && still(viewer.viewport.getZoom(true), viewer.viewport.getZoom(false))
+    && still(now.x, goal.x) && still(now.y, goal.y);
 }"""
 
 
@@ -230,3 +233,23 @@ def test_the_slide_viewer_works_on_a_tablet_and_its_panel_folds_away_when_narrow
     expect(panel).to_be_visible()
     expect(tablet.locator(".slide-fields")).to_contain_text("SL-0001")
     assert _canvas(tablet)["std"] > 12
+
+
+def test_missing_tiles_of_a_sparse_slide_are_never_requested(
+        page: Page, ui: Ui, tmp_path: Path) -> None:
+    missing = frozenset({(0, 0), (3, 2), (7, 4)})
+    folder = slide_series(tmp_path, sparse=True, missing=missing, slide_id="SL-S")
+    _ingest(ui, folder)
+    base = volumes(folder)[0]
+    frames = _frames(page)
+    log_in(page, ui, hash_route=_viewer_hash(folder))
+    _settle(page)
+    for key in ("+", "+", "ArrowRight", "ArrowDown", "ArrowLeft", "ArrowLeft", "0"):
+        page.keyboard.press(key)
+        _settle(page)
+    assert _canvas(page)["std"] > 12
+    read = [f["frame"] for f in frames if f["instance"] == base.SOPInstanceUID]
+    # the whole base level was in view: each present tile read once, no request for a gap
+    assert sorted(read) == list(range(1, base.NumberOfFrames + 1))
+    assert base.NumberOfFrames == 8 * 5 - len(missing)
+    assert all(f["status"] == 200 and f["type"] == "image/jpeg" for f in frames)
