@@ -233,6 +233,7 @@ def test_the_slide_viewer_works_on_a_tablet_and_its_panel_folds_away_when_narrow
     expect(panel).to_be_visible()
     expect(tablet.locator(".slide-fields")).to_contain_text("SL-0001")
     assert _canvas(tablet)["std"] > 12
+    screenshot(tablet, "slide-viewer-tablet-portrait")
 
 
 def test_missing_tiles_of_a_sparse_slide_are_never_requested(
