@@ -21,7 +21,7 @@ def slide_router(app: AppContext, policy: AccessPolicy) -> APIRouter:
     @router.get("/slides/{study}/{series}",
                 summary="A slide series' pyramid levels, label/overview and identifiers")
     async def slide(study: str, series: str,
-                    caller: Caller = Depends(logged_in)) -> dict[str, Any]:
+                    caller: Caller = Depends(logged_in)) -> dict[str, Any]:  # noqa: B008
         described = await run_in_threadpool(app.slide_view.pyramid, study, series)
         await run_in_threadpool(app.audit.record, caller.name, "slide.view",
                                 f"{study}/{series}", "", caller.address)

@@ -7,12 +7,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import imagecodecs
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from tests.slide_series import DOWNSAMPLES, HEIGHT, MPP, TILE, WIDTH, datasets, slide_series, \
-    volumes
+from slidepacs.testing.slides import SlideSpec, make_svs
+from slidepacs.wsi.convert import Target, convert
+from slidepacs.wsi.model import Codec
+from slidepacs.wsi.to_dicom import DicomOptions
+from tests.slide_series import (
+    DOWNSAMPLES,
+    HEIGHT,
+    MPP,
+    TILE,
+    WIDTH,
+    datasets,
+    slide_series,
+    volumes,
+)
 from tests.web.conftest import Web
 
 USER, PASSWORD = "viewer", "a long enough passphrase"
@@ -130,3 +143,21 @@ def test_the_slide_api_needs_a_session(web: Web, full_slide: Path) -> None:
             f"/viewer/api/slides/{base.StudyInstanceUID}/{base.SeriesInstanceUID}")
     assert answer.status_code == 401
     assert web.app.audit.recent(action="slide.view") == []
+
+
+def test_a_jpeg_2000_slide_tells_the_browser_to_ask_for_its_tiles_as_jpeg(
+        web: Web, session: httpx.Client, tmp_path: Path) -> None:
+    svs = make_svs(tmp_path / "j2k.svs", SlideSpec(width=600, height=400, tile=256,
+                                                    downsamples=(1, 4), codec=Codec.JPEG2000))
+    convert(svs, tmp_path / "j2k", Target.DICOM, DicomOptions())
+    _ingest(web, tmp_path / "j2k")
+    base = volumes(tmp_path / "j2k")[0]
+    slide = session.get(f"/slides/{base.StudyInstanceUID}/{base.SeriesInstanceUID}").json()
+    level = slide["levels"][0]
+    assert level["media_type"] == "image/jp2"
+    assert level["accept"] == "image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50"
+    tile = web.http.get(f"/studies/{base.StudyInstanceUID}/series/{base.SeriesInstanceUID}"
+                        f"/instances/{base.SOPInstanceUID}/frames/1",
+                        headers={"Accept": level["accept"]})
+    assert tile.status_code == 200 and tile.headers["content-type"] == "image/jpeg"
+    assert imagecodecs.jpeg8_decode(tile.content).shape == (256, 256, 3)
