@@ -172,6 +172,8 @@ def test_full_screen_toggles_with_the_button_and_the_f_key(
     expect(button).to_have_text("Exit full screen")
     assert page.evaluate("() => document.fullscreenElement?.className || ''").startswith(
         "slide-stage")
+    _settle(page)
+    screenshot(page, "slide-viewer-fullscreen")
     page.keyboard.press("f")
     expect(stage).not_to_have_class(re.compile(r"\bis-full\b"))
     assert page.evaluate("() => document.fullscreenElement") is None
