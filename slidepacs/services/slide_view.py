@@ -4,11 +4,14 @@ images (label, overview, thumbnail) and the slide's identifiers and header field
 
 Instance fields come from the index; tile positions and the pixel spacing from the stored
 headers, through the rendering service (its tile-grid cache is shared with the rendered
-route, so the geometry is read once and understood the same way).
+route, so the geometry is read once and understood the same way) and a small cache of the
+base level's header fields.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -18,9 +21,10 @@ from slidepacs.errors import InvalidInput, NotFound
 from slidepacs.index.find import MatchRow
 from slidepacs.services.query import QueryService
 from slidepacs.services.rendering import WSI_SOP_CLASS, RenderService
-from slidepacs.services.retrieve import RetrieveService
+from slidepacs.services.retrieve import RetrieveItem, RetrieveService
 
 ASSOCIATED = ("LABEL", "OVERVIEW", "THUMBNAIL")
+CACHED_HEADERS = 256  # slides whose header fields are kept
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 FRAME_MEDIA = {  # transfer syntax → the media type of its frames as stored
     JPEG_BASELINE: "image/jpeg",
@@ -53,6 +57,8 @@ class SlideViewService:
         self._query = query
         self._retrieve = retrieve
         self._rendering = rendering
+        self._headers: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def pyramid(self, study: str, series: str) -> dict[str, Any]:
         """The slide series as JSON: levels largest first, associated images, identifiers.
@@ -68,21 +74,18 @@ class SlideViewService:
                                f"{rows[0].get('Modality') or 'none'})")
         volumes.sort(key=lambda row: -_area(row))
         levels = [self._level(study, series, row) for row in volumes]
-        base_header = self._retrieve.metadata(
+        header = self._header_fields(
             self._retrieve.instances(study, series, volumes[0]["SOPInstanceUID"])[0])
         first = rows[0]
         associated = {kind.lower(): _first_of(slides, kind) for kind in ASSOCIATED}
         return {
             "study": study, "series": series,
             "levels": levels,
-            "pixel_spacing_mm": _pixel_spacing(base_header),
-            "objective_power": _number(_optical(base_header, "ObjectiveLensPower")),
+            **header,
             **associated,
             "slide_id": _first_value(volumes, "SlideID"),
             "case_id": _first_value(rows, "CaseID"),
             "barcode": _first_value(slides, "BarcodeValue"),
-            "container_id": str(base_header.get("ContainerIdentifier", "") or ""),
-            "specimen": _specimen(base_header),
             "patient": {key: _text(first.get(key)) for key in PATIENT_KEYS},
             "study_fields": {key: _text(first.get(key)) for key in STUDY_KEYS},
             "series_fields": {key: _text(first.get(key)) for key in SERIES_KEYS},
@@ -107,6 +110,27 @@ class SlideViewService:
             entry["barcode"] = entry["barcode"] or _text(row.get("BarcodeValue"))
         return sorted(found.values(), key=lambda entry: (entry["number"] is None,
                                                          entry["number"] or 0))
+
+    def _header_fields(self, item: RetrieveItem) -> dict[str, Any]:
+        """Pixel spacing, objective power, container and specimen from the base level's
+        header, read once per stored file (files never change) and kept in a small cache."""
+        key = str(item.path)
+        with self._lock:
+            if key in self._headers:
+                self._headers.move_to_end(key)
+                return self._headers[key]
+        ds = self._retrieve.metadata(item)
+        fields = {
+            "pixel_spacing_mm": _pixel_spacing(ds),
+            "objective_power": _number(_optical(ds, "ObjectiveLensPower")),
+            "container_id": str(ds.get("ContainerIdentifier", "") or ""),
+            "specimen": _specimen(ds),
+        }
+        with self._lock:
+            self._headers[key] = fields
+            while len(self._headers) > CACHED_HEADERS:
+                self._headers.popitem(last=False)
+        return fields
 
     def _level(self, study: str, series: str, row: MatchRow) -> dict[str, Any]:
         sop = row["SOPInstanceUID"]
