@@ -44,6 +44,7 @@ from slidepacs.services.series_images import SeriesImageService
 from slidepacs.services.sessions import SessionService
 from slidepacs.services.slide_gate import SlideGate
 from slidepacs.services.slide_output import SVS_OUTPUT_QUEUE, SlideOutputs
+from slidepacs.services.slide_view import SlideViewService
 from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.services.study_list import StudyListService
 from slidepacs.services.transcoding import TranscodeService
@@ -87,6 +88,7 @@ class AppContext:
     echo: EchoService
     overview: ArchiveOverview
     series_images: SeriesImageService
+    slide_view: SlideViewService
 
     def close(self) -> None:
         """Release database connections."""
@@ -148,6 +150,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     audit = AuditService(unit_of_work)
     frames = FrameService(unit_of_work, store, files=FrameFiles(direct))
     accounts = AccountService(unit_of_work, audit)
+    rendering = RenderService(retrieve, frames, query)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -167,7 +170,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         rules=rules,
         quarantine=quarantine,
         slide_outputs=slide_outputs,
-        rendering=RenderService(retrieve, frames, query),
+        rendering=rendering,
         transcoding=TranscodeService(frames),
         audit=audit,
         accounts=accounts,
@@ -178,6 +181,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         echo=EchoService(registry, settings.dicom.ae_title, _send_echo),
         overview=ArchiveOverview(unit_of_work, store, quarantine, forwarding, audit),
         series_images=SeriesImageService(retrieve),
+        slide_view=SlideViewService(query, retrieve, rendering),
     )
 
 

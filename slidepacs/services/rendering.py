@@ -129,6 +129,10 @@ class RenderService:
             return self.thumbnail_target(study, series)
         return target
 
+    def grid(self, target: RenderTarget) -> TileGrid:
+        """How the frames of a whole-slide instance tile it (read once, then cached)."""
+        return self._grid(target)
+
     def render(self, target: RenderTarget, params: RenderParams) -> bytes:
         """The target as a JPEG or PNG file shaped by ``params``."""
         pixels = self._slide(target, params) if target.is_slide else self._image(target, params)

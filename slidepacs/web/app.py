@@ -26,6 +26,7 @@ from slidepacs.web.qido import qido_router
 from slidepacs.web.radiology_api import radiology_router
 from slidepacs.web.rendered import rendered_router
 from slidepacs.web.session_api import API_PREFIX, session_router
+from slidepacs.web.slide_api import slide_router
 from slidepacs.web.stow import UnsupportedMediaType, stow_router
 from slidepacs.web.study_api import study_list_router
 from slidepacs.web.ui_files import mount_ui
@@ -63,6 +64,7 @@ def create_app(context: AppContext) -> FastAPI:
     api.include_router(study_list_router(context, access), prefix=API_PREFIX)
     api.include_router(admin_router(context, access), prefix=API_PREFIX)
     api.include_router(radiology_router(context, access), prefix=API_PREFIX)
+    api.include_router(slide_router(context, access), prefix=API_PREFIX)
     mount_ui(api)
     api.add_exception_handler(SlidepacsError, _error_response)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_response)  # type: ignore[arg-type]
