@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 UI     := slidepacs/web/ui
 UI_DEPS := $(UI)/node_modules/.package-lock.json
 
-.PHONY: run test install install-test bench clean
+.PHONY: run test install install-test bench clean screenshots
 
 run: install
 	$(VENV)/bin/slidepacs serve
@@ -35,6 +35,10 @@ $(UI_DEPS): $(UI)/package.json $(UI)/package-lock.json
 install: $(VENV)/.installed $(UI_DEPS)
 
 install-test: $(VENV)/.installed-test $(UI_DEPS)
+
+# refresh docs/screenshots from the browser tests
+screenshots: install-test
+	SLIDEPACS_SCREENSHOTS=1 $(PY) -m pytest tests/ui -q
 
 bench: install-test
 	scripts/system-packages.sh bench
