@@ -129,6 +129,36 @@ def scenarios(studies: int, patients: int) -> dict[str, Callable[[random.Random]
     return {name: query(make) for name, make in filters(studies, patients).items()}
 
 
+def list_searches(studies: int, patients: int) -> dict[str, Callable[[random.Random], str]]:
+    """Named searches of the browser's study list (its URL language), fresh values per run."""
+    return {
+        "newest 50 (no filter)": lambda r: "",
+        "patientid=P… (equal)": lambda r: f"patientid=P{r.randrange(patients):07d}",
+        "patientname=**smi (contains)": lambda r: "patientname=**" + r.choice(SURNAMES)[:3].lower(),
+        "studydate one month (range)": lambda r: "studydate==~20{0}/03/01~20{0}/03/31".format(
+            r.randint(10, 24)),
+        "modality=SM + year (series EXISTS)": lambda r: (
+            "modality=SM&studydate==~20{0}/01/01~20{0}/12/31".format(r.randint(10, 24))),
+        "modality=!=CT (NOT EXISTS)": lambda r: "modality=!=CT",
+        "accessionnumber===A… (equal)": lambda r: f"accessionnumber===A{r.randrange(studies):08d}",
+        "sort=patientname, page 3": lambda r: "sort=patientname&order=asc&offset=100",
+    }
+
+
+def measure_list(app, make: Callable[[random.Random], str], runs: int) -> tuple[float, float, int]:  # noqa: ANN001
+    """p50 and p99 of a study-list search (page and total), and the total of the last run."""
+    from urllib.parse import parse_qsl
+    rng = random.Random(11)
+    timings, total = [], 0
+    for _ in range(runs):
+        search = app.study_list.parse(parse_qsl(make(rng)))
+        started = time.perf_counter()
+        total = app.study_list.search(search).total
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return statistics.median(timings), timings[int(len(timings) * 0.99) - 1], total
+
+
 def measure(service: QueryService, make: Callable[[random.Random], Query], runs: int) -> tuple[float, float, int]:
     """p50 and p99 latency in ms, and the rows of the last run."""
     rng = random.Random(11)
@@ -147,6 +177,8 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--postgres", action="store_true", help="use a throw-away PostgreSQL")
+    parser.add_argument("--list", action="store_true",
+                        help="also time the browser's study-list searches (page of 50 + total)")
     args = parser.parse_args()
     cluster = url = None
     if args.postgres:
@@ -167,6 +199,12 @@ def main() -> None:
             for name, make in scenarios(studies, patients).items():
                 p50, p99, rows = measure(service, make, args.runs)
                 print(f"| {name} | {p50:.2f} | {p99:.2f} | {rows} |")
+            if args.list:
+                print("\n| study-list search (page of 50 + total) | p50 ms | p99 ms | total |")
+                print("| --- | ---: | ---: | ---: |")
+                for name, make_text in list_searches(studies, patients).items():
+                    p50, p99, total = measure_list(app, make_text, max(args.runs // 4, 10))
+                    print(f"| {name} | {p50:.2f} | {p99:.2f} | {total} |")
             app.close()
     finally:
         if cluster is not None:

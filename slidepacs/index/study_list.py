@@ -46,6 +46,10 @@ COLUMNS: dict[str, Any] = {
 }
 _SORT_COLUMNS: dict[str, Any] = {**COLUMNS, "patientname": Patient.patient_name,
                                  "modality": Study.modalities}
+# identifiers and codes: equal matches use the column's index, trying the value as typed, in
+# upper and in lower case (other text compares case-insensitively through lower())
+_INDEXED_EQUAL = frozenset({"patientid", "accessionnumber", "studyid", "modality", "slideid",
+                            "caseid", "barcode"})
 _COMPARE = {Op.GT: "__gt__", Op.GE: "__ge__", Op.LT: "__lt__", Op.LE: "__le__"}
 
 
@@ -66,6 +70,10 @@ def _below(criterion: Criterion, clause: ColumnElement[bool]) -> ColumnElement[b
 
 def _value_clause(criterion: Criterion, op: Op) -> ColumnElement[bool]:
     column, kind, values = COLUMNS[criterion.key], criterion.kind, criterion.values
+    if criterion.key in _INDEXED_EQUAL and op in (Op.EQ, Op.NE) and not any(
+            "*" in v or "?" in v for v in values):
+        spellings = column.in_({s for v in values for s in (v, v.upper(), v.lower())})
+        return spellings if op is Op.EQ else or_(column.is_(None), not_(spellings))
     if kind is Kind.NAME:
         values = tuple(name_key(v) for v in values)
     elif kind is Kind.TEXT:
