@@ -14,7 +14,7 @@ from slidepacs.errors import ConfigError
 from slidepacs.web.app import create_app
 
 log = logging.getLogger(__name__)
-_START_TIMEOUT = 15.0
+_START_TIMEOUT = 60.0
 
 
 class HttpServer:
@@ -44,9 +44,13 @@ class HttpServer:
         self._thread.start()
         deadline = time.monotonic() + _START_TIMEOUT
         while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self._thread.is_alive():
                 raise ConfigError("http.port", f"cannot listen on {self._settings.host}:"
                                   f"{self._settings.port} (in use or not allowed?)")
+            if time.monotonic() > deadline:
+                raise ConfigError("http.port", f"the HTTP front did not start listening on "
+                                  f"{self._settings.host}:{self._settings.port} within "
+                                  f"{_START_TIMEOUT:.0f} s")
             time.sleep(0.02)
 
     def _run(self) -> None:
