@@ -32,6 +32,7 @@ from slidepacs.services.image_rules import ImageRulesService
 from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
 from slidepacs.services.otp import OneTimeKeys
+from slidepacs.services.printing import PrintService
 from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.accounts import AccountService, AuditService
@@ -45,6 +46,7 @@ from slidepacs.services.storage_check import StorageCheckService
 from slidepacs.storage import MirroredFileStore
 
 if TYPE_CHECKING:  # the DICOM front (pynetdicom) is imported only by what starts it
+    from slidepacs.dimse.print_scp import PrintServer
     from slidepacs.dimse.server import DimseServer
 
 LOG_FILE = "slidepacs.log"
@@ -78,6 +80,7 @@ class AppContext:
     accounts: AccountService
     sessions: SessionService
     one_time_keys: OneTimeKeys
+    printing: PrintService
 
     def close(self) -> None:
         """Release database connections."""
@@ -165,6 +168,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         sessions=SessionService(accounts, audit, settings.http.session_idle_minutes * 60,
                                 settings.http.session_hours * 3600),
         one_time_keys=OneTimeKeys(settings.http.otp_seconds),
+        printing=PrintService(unit_of_work, audit, settings.print_queue_path, settings.print.dpi),
     )
 
 
@@ -211,6 +215,15 @@ def build_dimse_server(app: AppContext, slide_receiver: bool = True) -> DimseSer
                  if receiver.tls else None),
         ))
     return DimseServer(DimseHandlers(services), app.registry, listeners)
+
+
+def build_print_server(app: AppContext) -> PrintServer:
+    """The DICOM print server (its own AE title and port; AE registry rules apply)."""
+    from slidepacs.dimse.print_scp import PrintServer
+
+    settings = app.settings.print
+    return PrintServer(app.printing, app.registry, settings.ae_title, settings.host,
+                       settings.port)
 
 
 def tls_files(settings: Settings) -> tuple[Path, Path, Path]:

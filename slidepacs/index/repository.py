@@ -20,6 +20,7 @@ from slidepacs.index.aes import AERepository
 from slidepacs.index.forwarding import ForwardRepository
 from slidepacs.index.frames import DELETE_FRAMES, INSERT_FRAMES, FrameRepository
 from slidepacs.index.image_rules import ImageRulesRepository
+from slidepacs.index.print_jobs import PrintJobRepository
 from slidepacs.index.query_sql import instance_select
 from slidepacs.index.tables import (
     FileCopy,
@@ -98,6 +99,7 @@ class IndexRepository:
         self.forwarding = ForwardRepository(session)
         self.frames = FrameRepository(session)
         self.image_rules = ImageRulesRepository(session)
+        self.print_jobs = PrintJobRepository(session)
 
     # -- instances ---------------------------------------------------------------------------
     def lock_instances(self, sop_instance_uids: Sequence[str]) -> None:
