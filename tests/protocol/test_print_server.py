@@ -324,3 +324,38 @@ def test_print_job_list_show_and_delete_removes_files(printer: RunningPrinter) -
     service.delete(job.job_uid, "tester")
     assert service.jobs() == [] and not folder.exists()
     assert printer.app.audit.recent(5, action="print.delete")[0].target == job.job_uid
+
+
+def test_inverse_presentation_lut_inverts_and_print_job_reports_done(
+        printer: RunningPrinter) -> None:
+    from pynetdicom.sop_class import PresentationLUT, PrintJob
+
+    ae = AE("MODALITY")
+    ae.add_requested_context(BasicGrayscalePrintManagementMeta)
+    ae.add_requested_context(PresentationLUT)
+    ae.add_requested_context(PrintJob)
+    assoc = ae.associate("127.0.0.1", printer.port, ae_title=printer.ae_title)
+    assert assoc.is_established
+    try:
+        session = create_session(assoc)
+        lut_uid = generate_uid()
+        lut = Dataset()
+        lut.PresentationLUTShape = "INVERSE"
+        status, _ = assoc.send_n_create(lut, PresentationLUT, lut_uid)
+        assert status.Status == 0x0000
+        reference = Dataset()
+        reference.ReferencedSOPClassUID = PresentationLUT
+        reference.ReferencedSOPInstanceUID = lut_uid
+        status, reply = create_film(assoc, session, ReferencedPresentationLUTSequence=[reference],
+                                    MagnificationType="REPLICATE")
+        assert status.Status == 0x0000
+        set_box(assoc, box_uids(reply)[0], 1, grey_item(np.full((10, 8), 40, np.uint8)))
+        code, action = print_film(assoc, status.AffectedSOPInstanceUID)
+        assert code == 0x0000
+        job_uid = action.ReferencedPrintJobSequence[0].ReferencedSOPInstanceUID
+        status, job = assoc.send_n_get([], PrintJob, job_uid)  # its own context
+    finally:
+        assoc.release()
+    assert status.Status == 0x0000 and job.ExecutionStatus == "DONE"
+    assert job.Originator == "MODALITY"
+    assert film_png(printer)[250, 200] == 255 - 40  # INVERSE: 40 printed as 215
