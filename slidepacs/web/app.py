@@ -23,6 +23,7 @@ from slidepacs.web.media import NotAcceptable
 from slidepacs.web.multipart import PayloadTooLarge
 from slidepacs.web.qido import qido_router
 from slidepacs.web.rendered import rendered_router
+from slidepacs.web.print_api import print_router
 from slidepacs.web.session_api import API_PREFIX, session_router
 from slidepacs.web.stow import UnsupportedMediaType, stow_router
 from slidepacs.web.ui_files import mount_ui
@@ -57,6 +58,7 @@ def create_app(context: AppContext) -> FastAPI:
     api.include_router(rendered_router(context), prefix=PREFIX, dependencies=guarded)
     api.include_router(stow_router(context, access), prefix=PREFIX, dependencies=guarded)
     api.include_router(session_router(context, access), prefix=API_PREFIX)
+    api.include_router(print_router(context, access), prefix=API_PREFIX)
     mount_ui(api)
     api.add_exception_handler(SlidepacsError, _error_response)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_response)  # type: ignore[arg-type]
