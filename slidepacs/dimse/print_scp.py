@@ -310,9 +310,26 @@ class PrintHandlers:
         for film in films:
             film.printed = True
         state.jobs[job.job_uid] = job
+        self._report_done(event.assoc, job)
         reply = Dataset()
         reply.ReferencedPrintJobSequence = [_reference(PrintJob, job.job_uid)]
         return SUCCESS, reply
+
+    def _report_done(self, assoc: Any, job: Any) -> None:
+        """Report the job DONE (N-EVENT-REPORT, event type 3) when the SCU accepted the Print
+        Job SOP class (PS3.4 H.4.4). Sent from the N-ACTION handler, before its response:
+        the SCU is then waiting and sends nothing else, so the event report's response cannot
+        be confused with another request (sending after the response races with the SCU's
+        next request in pynetdicom's acceptor)."""
+        if not any(context.abstract_syntax == PrintJob for context in assoc.accepted_contexts):
+            return
+        info = Dataset()
+        info.ExecutionStatusInfo = "NORMAL"
+        info.PrinterName = self._ae_title
+        try:
+            assoc.send_n_event_report(info, 3, PrintJob, job.job_uid)
+        except (RuntimeError, ValueError) as exc:
+            log.info("print: job %s: N-EVENT-REPORT not sent (%s)", job.job_uid, exc)
 
     # N-DELETE
     def on_delete(self, event: Any) -> int:

@@ -359,3 +359,37 @@ def test_inverse_presentation_lut_inverts_and_print_job_reports_done(
     assert status.Status == 0x0000 and job.ExecutionStatus == "DONE"
     assert job.Originator == "MODALITY"
     assert film_png(printer)[250, 200] == 255 - 40  # INVERSE: 40 printed as 215
+
+
+def test_a_print_job_is_reported_done_by_n_event_report_when_the_scu_accepts_it(
+        printer: RunningPrinter) -> None:
+    import threading
+
+    from pynetdicom import evt
+    from pynetdicom.sop_class import PrintJob
+
+    reports: list[tuple[int, str]] = []
+    arrived = threading.Event()
+
+    def on_report(event) -> tuple[int, None]:  # noqa: ANN001
+        reports.append((event.event_type, str(event.request.AffectedSOPInstanceUID)))
+        arrived.set()
+        return 0x0000, None
+
+    ae = AE("MODALITY")
+    ae.add_requested_context(BasicGrayscalePrintManagementMeta)
+    ae.add_requested_context(PrintJob)
+    assoc = ae.associate("127.0.0.1", printer.port, ae_title=printer.ae_title,
+                         evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)])
+    assert assoc.is_established
+    try:
+        session = create_session(assoc)
+        status, reply = create_film(assoc, session)
+        set_box(assoc, box_uids(reply)[0], 1, grey_item(np.full((8, 8), 9, np.uint8)))
+        code, action = print_film(assoc, status.AffectedSOPInstanceUID)
+        assert code == 0x0000
+        assert arrived.wait(10)
+    finally:
+        assoc.release()
+    job_uid = str(action.ReferencedPrintJobSequence[0].ReferencedSOPInstanceUID)
+    assert reports == [(3, job_uid)]  # event type 3: DONE
