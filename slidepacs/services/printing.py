@@ -10,7 +10,7 @@ from pathlib import Path
 
 from slidepacs.domain.film import FilmSpec
 from pydicom.uid import generate_uid
-from slidepacs.errors import NotFound
+from slidepacs.errors import NotFound, StorageFailure
 from slidepacs.imaging.film_render import BoxImage, render_film, write_film
 from slidepacs.index.print_jobs import PrintedFilm, PrintJob
 from slidepacs.index.unit_of_work import UnitOfWork
@@ -56,6 +56,10 @@ class PrintService:
                            colour, job_uid, tuple(printed))
             with self._uow.write() as repo:
                 repo.print_jobs.add(job)
+        except OSError as exc:  # e.g. the queue is not a folder (write_atomically's clean-up
+            shutil.rmtree(folder, ignore_errors=True)  # can raise before its StorageFailure)
+            raise StorageFailure(f"cannot write print job {job_uid} in {self.queue} "
+                                 f"({exc.strerror or exc})") from None
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
