@@ -36,6 +36,7 @@ from slidepacs.services.importer import ImportService
 from slidepacs.services.ingest import IngestService
 from slidepacs.services.otp import OneTimeKeys
 from slidepacs.services.overview import ArchiveOverview
+from slidepacs.services.printing import PrintService
 from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.rendering import RenderService
@@ -51,6 +52,7 @@ from slidepacs.services.transcoding import TranscodeService
 from slidepacs.storage import MirroredFileStore
 
 if TYPE_CHECKING:  # the DICOM front (pynetdicom) is imported only by what starts it
+    from slidepacs.dimse.print_scp import PrintServer
     from slidepacs.dimse.server import DimseServer
 
 LOG_FILE = "slidepacs.log"
@@ -89,6 +91,7 @@ class AppContext:
     overview: ArchiveOverview
     series_images: SeriesImageService
     slide_view: SlideViewService
+    printing: PrintService
 
     def close(self) -> None:
         """Release database connections."""
@@ -182,6 +185,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         overview=ArchiveOverview(unit_of_work, store, quarantine, forwarding, audit),
         series_images=SeriesImageService(retrieve),
         slide_view=SlideViewService(query, retrieve, rendering),
+        printing=PrintService(unit_of_work, audit, settings.print_queue_path, settings.print.dpi),
     )
 
 
@@ -235,6 +239,15 @@ def build_dimse_server(app: AppContext, slide_receiver: bool = True) -> DimseSer
                  if receiver.tls else None),
         ))
     return DimseServer(DimseHandlers(services), app.registry, listeners)
+
+
+def build_print_server(app: AppContext) -> PrintServer:
+    """The DICOM print server (its own AE title and port; AE registry rules apply)."""
+    from slidepacs.dimse.print_scp import PrintServer
+
+    settings = app.settings.print
+    return PrintServer(app.printing, app.registry, settings.ae_title, settings.host,
+                       settings.port)
 
 
 def tls_files(settings: Settings) -> tuple[Path, Path, Path]:

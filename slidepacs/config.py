@@ -81,6 +81,25 @@ class SlideReceiverSettings(_Section):
     _ae = field_validator("ae_title")(_check_ae_title)
 
 
+class PrintSettings(_Section):
+    """The DICOM print server (Basic Grayscale/Color Print Management SCP): films printed to
+    it are rendered to PDF and PNG in ``queue_path`` (default ``<data_path>/print``)."""
+
+    enabled: bool = True
+    ae_title: str = "SLIDEPACS_PRINT"
+    host: str = "127.0.0.1"
+    port: int = Field(10400, ge=1, le=65535)
+    dpi: int = Field(320, ge=50, le=600)
+    queue_path: Path | None = None
+
+    _ae = field_validator("ae_title")(_check_ae_title)
+
+    @field_validator("queue_path", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
 class TlsSettings(_Section):
     """Certificate files for TLS listeners; empty means the lab PKI in ``<data_path>/tls``
     (created by ``slidepacs tls init``, or on first start when missing)."""
@@ -272,6 +291,13 @@ class Settings(_Section):
     tls: TlsSettings = TlsSettings()
     forwarding: ForwardingSettings = ForwardingSettings()
     forward: tuple[ForwardRuleSettings, ...] = ()
+    print: PrintSettings = PrintSettings()
+
+    @property
+    def print_queue_path(self) -> Path:
+        """Where printed films are written (``print.queue_path`` or ``<data_path>/print``)."""
+        return (self.print.queue_path if self.print.queue_path is not None
+                else self.storage.data_path / "print")
 
     @property
     def tls_folder(self) -> Path:

@@ -37,6 +37,7 @@ class ServeProcess:
         (cwd / "slidepacs.toml").write_text(
             f'[dicom]\nae_title = "{ae_title}"\nport = {self.port}\naccept_unregistered = true\n'
             f'[slide_receiver]\nenabled = false\n[http]\nport = {self.http_port}\n'
+            f'[print]\nport = {closed_port()}\n'
             f'[storage]\ndata_path = "{data_path}"\n{extra_toml}', encoding="utf-8")
 
     @property

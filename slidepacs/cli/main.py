@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from slidepacs import __version__
-from slidepacs.cli import admin, ae, archive, convert, forward, http, rules, serve, tls, users
+from slidepacs.cli import (
+    admin, ae, archive, convert, forward, http, print_jobs, rules, serve, tls, users,
+)
 from slidepacs.cli.context import CliState
 
 app = typer.Typer(
@@ -33,6 +35,7 @@ app.add_typer(rules.quarantine_app, name="quarantine")
 app.add_typer(tls.tls_app, name="tls")
 app.add_typer(http.http_app, name="http")
 app.add_typer(users.user_app, name="user")
+app.add_typer(print_jobs.print_app, name="print")
 app.command("audit")(users.audit_command)
 
 

@@ -25,7 +25,12 @@ def serve(ctx: typer.Context) -> None:
     """Start the archive with the configured settings and print where it listens."""
     # here, not at the top: bootstrap (SQLAlchemy, pynetdicom, every service) and the
     # configuration models are slow to import
-    from slidepacs.bootstrap import build_dimse_server, build_forward_worker, ensure_lab_pki
+    from slidepacs.bootstrap import (
+        build_dimse_server,
+        build_forward_worker,
+        build_print_server,
+        ensure_lab_pki,
+    )
     from slidepacs.config import mask_url
     from slidepacs.web.server import HttpServer
 
@@ -44,6 +49,11 @@ def serve(ctx: typer.Context) -> None:
         dimse.start()
         running.callback(dimse.stop)  # stopped first: no new work once stopping begins
         listening = dimse.describe()
+        if settings.print.enabled:
+            printer = build_print_server(app)
+            printer.start()
+            running.callback(printer.stop)
+            listening += printer.describe()
         if settings.http.enabled:
             http = HttpServer(app)
             http.start()

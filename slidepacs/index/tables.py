@@ -346,3 +346,20 @@ class AuditTable(Base):
     target: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class PrintJobTable(Base):
+    """A print job of the DICOM print server: who printed which films, when (SPEC §8)."""
+
+    __tablename__ = "print_jobs"
+    __table_args__ = (Index("ix_print_jobs_created_at", "created_at"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    calling_ae: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16))  # DONE (failed prints leave no job)
+    colour: Mapped[bool] = mapped_column(Boolean, default=False)
+    folder: Mapped[str] = mapped_column(Text)  # relative to the print queue folder
+    films: Mapped[str] = mapped_column(Text)  # JSON list of {film_uid, size, layout, png, pdf}

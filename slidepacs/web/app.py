@@ -22,6 +22,7 @@ from slidepacs.web.access import AccessPolicy
 from slidepacs.web.admin_api import admin_router
 from slidepacs.web.media import NotAcceptable
 from slidepacs.web.multipart import PayloadTooLarge
+from slidepacs.web.print_api import print_router
 from slidepacs.web.qido import qido_router
 from slidepacs.web.radiology_api import radiology_router
 from slidepacs.web.rendered import rendered_router
@@ -65,6 +66,7 @@ def create_app(context: AppContext) -> FastAPI:
     api.include_router(admin_router(context, access), prefix=API_PREFIX)
     api.include_router(radiology_router(context, access), prefix=API_PREFIX)
     api.include_router(slide_router(context, access), prefix=API_PREFIX)
+    api.include_router(print_router(context, access), prefix=API_PREFIX)
     mount_ui(api)
     api.add_exception_handler(SlidepacsError, _error_response)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_response)  # type: ignore[arg-type]

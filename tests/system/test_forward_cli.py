@@ -28,6 +28,7 @@ def cwd(tmp_path: Path, database_url: str) -> Path:
     folder.mkdir()
     (folder / "slidepacs.toml").write_text(
         f'[dicom]\nport = {closed_port()}\n[slide_receiver]\nport = {closed_port()}\n'
+        f'[print]\nport = {closed_port()}\n'
         f'[http]\nport = {closed_port()}\n[storage]\ndata_path = "{tmp_path / "data"}"\n[database]\nurl = "{database_url}"\n'
         + RULES, encoding="utf-8")
     return folder

@@ -42,6 +42,7 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
     http_port = closed_port()
     (cwd / "slidepacs.toml").write_text(
         f'[dicom]\nport = {closed_port()}\n[slide_receiver]\nport = {closed_port()}\n'
+        f'[print]\nport = {closed_port()}\n'
         f'[http]\nport = {http_port}\n[storage]\ndata_path = "./archive"\n')
     process = subprocess.Popen([str(SLIDEPACS), "serve"], cwd=cwd, env=clean_environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -62,6 +63,7 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
     assert process.returncode == 0, out
     assert "slidepacs stopped." in out
     assert "SVS_STORE_SCP" in out and "(TLS)" in out
+    assert "print server  SLIDEPACS_PRINT on 127.0.0.1:" in out  # print.enabled by default
     assert f"DICOMweb      http://127.0.0.1:{http_port}/dicom-web" in out
     assert f"browser UI    http://127.0.0.1:{http_port}/viewer/" in out
     assert (cwd / "archive" / "index.sqlite").is_file()
@@ -123,7 +125,7 @@ def test_http_port_already_in_use_stops_start_up(cwd: Path) -> None:
         port = taken.getsockname()[1]
         (cwd / "slidepacs.toml").write_text(
             f"[dicom]\nport = {closed_port()}\n[slide_receiver]\nenabled = false\n"
-            f"[http]\nport = {port}\n")
+            f"[print]\nport = {closed_port()}\n[http]\nport = {port}\n")
         line = _assert_refused(run_slidepacs("serve", cwd=cwd), "http.port")
     assert f"cannot listen on 127.0.0.1:{port}" in line
 
