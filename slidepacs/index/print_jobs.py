@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from slidepacs.domain.print_jobs import PrintedFilm, PrintJob
 from slidepacs.index.tables import PrintJobTable
 from slidepacs.index.times import aware
-
-
-@dataclass(frozen=True, slots=True)
-class PrintedFilm:
-    """One rendered film of a job; file names relative to the job's folder."""
-
-    film_uid: str
-    film_size: str
-    layout: str
-    png: str
-    pdf: str
-
-
-@dataclass(frozen=True, slots=True)
-class PrintJob:
-    """A print job as recorded in the index."""
-
-    job_uid: str
-    created_at: datetime
-    calling_ae: str
-    address: str
-    status: str
-    colour: bool
-    folder: str
-    films: tuple[PrintedFilm, ...]
 
 
 class PrintJobRepository:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from slidepacs.domain.film import FilmSpec
 from pydicom.uid import generate_uid
+
+from slidepacs.domain.film import FilmSpec
+from slidepacs.domain.print_jobs import PrintedFilm, PrintJob
 from slidepacs.errors import NotFound, StorageFailure
 from slidepacs.imaging.film_render import BoxImage, render_film, write_film
-from slidepacs.index.print_jobs import PrintedFilm, PrintJob
 from slidepacs.index.unit_of_work import UnitOfWork
 from slidepacs.services.accounts import AuditService
 

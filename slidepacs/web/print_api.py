@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 
 from slidepacs.bootstrap import AppContext
+from slidepacs.domain.print_jobs import PrintJob
 from slidepacs.errors import NotFound
-from slidepacs.index.print_jobs import PrintJob
 from slidepacs.web.access import AccessPolicy, SessionRequired
 
 
