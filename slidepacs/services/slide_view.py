@@ -16,6 +16,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from slidepacs.dicom.media_types import FRAME_MEDIA_TYPES
 from slidepacs.domain.query import Condition, Level, Query, SingleValue, parse_condition
 from slidepacs.errors import InvalidInput, NotFound
 from slidepacs.index.find import MatchRow
@@ -26,19 +27,6 @@ from slidepacs.services.retrieve import RetrieveItem, RetrieveService
 ASSOCIATED = ("LABEL", "OVERVIEW", "THUMBNAIL")
 CACHED_HEADERS = 256  # slides whose header fields are kept
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
-FRAME_MEDIA = {  # transfer syntax → the media type of its frames as stored
-    JPEG_BASELINE: "image/jpeg",
-    "1.2.840.10008.1.2.4.51": "image/jpeg",
-    "1.2.840.10008.1.2.4.57": "image/jpeg",
-    "1.2.840.10008.1.2.4.70": "image/jpeg",
-    "1.2.840.10008.1.2.4.80": "image/jls",
-    "1.2.840.10008.1.2.4.81": "image/jls",
-    "1.2.840.10008.1.2.4.90": "image/jp2",
-    "1.2.840.10008.1.2.4.91": "image/jp2",
-    "1.2.840.10008.1.2.4.201": "image/jphc",
-    "1.2.840.10008.1.2.4.202": "image/jphc",
-    "1.2.840.10008.1.2.4.203": "image/jphc",
-}
 # What a browser asks for a tile: JPEG Baseline frames as stored, any other kind transcoded
 # to JPEG Baseline by the frames route (browsers decode no other DICOM frame syntax).
 BROWSER_ACCEPT = "image/jpeg"
@@ -142,7 +130,7 @@ class SlideViewService:
             "tile_width": grid.tile_width, "tile_height": grid.tile_height,
             "frames": grid.frame_count,
             "transfer_syntax": syntax,
-            "media_type": FRAME_MEDIA.get(syntax, "application/octet-stream"),
+            "media_type": FRAME_MEDIA_TYPES.get(syntax, "application/octet-stream"),
             "accept": BROWSER_ACCEPT if syntax == JPEG_BASELINE else TRANSCODED_ACCEPT,
             "organization": "TILED_SPARSE" if grid.positions is not None else "TILED_FULL",
         }

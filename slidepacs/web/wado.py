@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from starlette.concurrency import run_in_threadpool
 
 from slidepacs.bootstrap import AppContext
+from slidepacs.dicom.media_types import FRAME_MEDIA_TYPES
 from slidepacs.dicom.tag_values import BULK_DATA_VRS
 from slidepacs.errors import InvalidInput
 from slidepacs.imaging.transcode import CannotTranscode, can_transcode
@@ -26,7 +27,6 @@ from slidepacs.web.media import (
     DICOM,
     DICOM_JSON,
     EXPLICIT_VR_LITTLE_ENDIAN,
-    FRAME_MEDIA_TYPES,
     IMPLICIT_LE,
     MULTIPART_RELATED,
     NATIVE_SYNTAXES,
