@@ -129,7 +129,7 @@ class DimseServer:
     def describe(self) -> list[str]:
         """One line per listener, for the start-up banner."""
         return [
-            f"{listener.name:<14}{listener.ae_title} on {listener.host}:{listener.port}"
+            f"{listener.name:<13} {listener.ae_title} on {listener.host}:{listener.port}"
             f"{' (TLS)' if listener.tls else ''}"
             f" — {'C-ECHO, C-STORE' if listener.storage_only else 'C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE'}"
             for listener in self._listeners
