@@ -388,12 +388,20 @@ def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
         os.replace(temporary, target)
         _fsync_folder(folder)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        _discard(temporary)
         raise StorageFailure(f"cannot write {target} ({exc.strerror or exc})") from None
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        _discard(temporary)
         raise
     return target
+
+
+def _discard(temporary: Path) -> None:
+    """Remove a temporary file if it exists; its folder may not even be a folder."""
+    try:
+        temporary.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _fsync_file(path: Path) -> None:
