@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import JPEGBaseline8Bit
 
 from slidepacs.dicom.media_types import FRAME_MEDIA_TYPES
 from slidepacs.domain.query import Condition, Level, Query, SingleValue, parse_condition
@@ -26,11 +27,10 @@ from slidepacs.services.retrieve import RetrieveItem, RetrieveService
 
 ASSOCIATED = ("LABEL", "OVERVIEW", "THUMBNAIL")
 CACHED_HEADERS = 256  # slides whose header fields are kept
-JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 # What a browser asks for a tile: JPEG Baseline frames as stored, any other kind transcoded
 # to JPEG Baseline by the frames route (browsers decode no other DICOM frame syntax).
 BROWSER_ACCEPT = "image/jpeg"
-TRANSCODED_ACCEPT = f"image/jpeg; transfer-syntax={JPEG_BASELINE}"
+TRANSCODED_ACCEPT = f"image/jpeg; transfer-syntax={JPEGBaseline8Bit}"
 PATIENT_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex")
 STUDY_KEYS = ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription",
               "AccessionNumber", "StudyID")
@@ -131,7 +131,7 @@ class SlideViewService:
             "frames": grid.frame_count,
             "transfer_syntax": syntax,
             "media_type": FRAME_MEDIA_TYPES.get(syntax, "application/octet-stream"),
-            "accept": BROWSER_ACCEPT if syntax == JPEG_BASELINE else TRANSCODED_ACCEPT,
+            "accept": BROWSER_ACCEPT if syntax == JPEGBaseline8Bit else TRANSCODED_ACCEPT,
             "organization": "TILED_SPARSE" if grid.positions is not None else "TILED_FULL",
         }
         if grid.positions is not None:

@@ -388,20 +388,12 @@ def write_atomically(target: Path, write: Callable[[Path], object]) -> Path:
         os.replace(temporary, target)
         _fsync_folder(folder)
     except OSError as exc:
-        _discard(temporary)
+        _remove_quietly([temporary])
         raise StorageFailure(f"cannot write {target} ({exc.strerror or exc})") from None
     except BaseException:
-        _discard(temporary)
+        _remove_quietly([temporary])
         raise
     return target
-
-
-def _discard(temporary: Path) -> None:
-    """Remove a temporary file if it exists; its folder may not even be a folder."""
-    try:
-        temporary.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def _fsync_file(path: Path) -> None:
@@ -430,14 +422,15 @@ def _close_all(descriptors: list[int]) -> None:
 
 
 def _remove_quietly(paths: Iterable[Path]) -> None:
-    """Remove temporaries (a folder too: a slide converted while importing)."""
+    """Remove temporaries (a folder too: a slide converted while importing); one that is gone
+    or cannot be reached (its folder may not even be a folder) is left alone."""
     for path in paths:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
             continue
         try:
             path.unlink()
-        except FileNotFoundError:
+        except OSError:
             pass
 
 
