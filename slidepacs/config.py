@@ -100,6 +100,50 @@ class PrintSettings(_Section):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+class ScannerApiSettings(_Section):
+    """The scanner administration API (SPEC §2, §5): scanners pull their configuration, post
+    image metadata and heartbeats over HTTPS; a scanner is OFFLINE when it has not been heard
+    from for ``heartbeat_timeout_seconds``."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(44386, ge=1, le=65535)
+    tls: bool = True
+    heartbeat_seconds: int = Field(15, ge=1, le=3600)  # how often scanners are told to beat
+    heartbeat_timeout_seconds: int = Field(60, ge=2, le=86400)
+    max_metadata_kb: int = Field(64, ge=1, le=4096)  # larger metadata bodies get 413
+
+    @model_validator(mode="after")
+    def _timeout_after_beat(self) -> ScannerApiSettings:
+        if self.heartbeat_timeout_seconds <= self.heartbeat_seconds:
+            raise ValueError("heartbeat_timeout_seconds must be longer than heartbeat_seconds")
+        return self
+
+
+class EventSettings(_Section):
+    """The scanner event receiver (SPEC §2, §5): newline-delimited JSON or RFC 5424 syslog
+    lines over TCP, plain on ``port`` and TLS on ``tls_port`` (0 turns a listener off).
+    Every event goes to a rotating log under ``<log path>/events``; errors and worse also go
+    to the index."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(6662, ge=0, le=65535)
+    tls_port: int = Field(6663, ge=0, le=65535)
+    max_line_bytes: int = Field(8192, ge=256, le=1 << 20)
+    max_connections: int = Field(256, ge=1, le=65536)
+    idle_seconds: int = Field(300, ge=1)  # a connection silent this long is closed
+    queue_events: int = Field(10000, ge=100, le=1_000_000)  # readers wait when it is full
+    log_file_mb: int = Field(20, ge=1, le=10240)
+    log_files: int = Field(10, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> EventSettings:
+        if self.port and self.port == self.tls_port:
+            raise ValueError("port and tls_port must differ (0 turns one off)")
+        return self
+
+
 class TlsSettings(_Section):
     """Certificate files for TLS listeners; empty means the lab PKI in ``<data_path>/tls``
     (created by ``slidepacs tls init``, or on first start when missing)."""
@@ -292,6 +336,8 @@ class Settings(_Section):
     forwarding: ForwardingSettings = ForwardingSettings()
     forward: tuple[ForwardRuleSettings, ...] = ()
     print: PrintSettings = PrintSettings()
+    scanner_api: ScannerApiSettings = ScannerApiSettings()
+    events: EventSettings = EventSettings()
 
     @property
     def print_queue_path(self) -> Path:
@@ -320,6 +366,11 @@ class Settings(_Section):
     def log_path(self) -> Path:
         """The effective log folder."""
         return self.log.path if self.log.path is not None else self.storage.data_path / "logs"
+
+    @property
+    def event_log_path(self) -> Path:
+        """Where the scanner event log is written (``<log path>/events``)."""
+        return self.log_path / "events"
 
 
 def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:

@@ -58,6 +58,12 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def scanner_ports_toml() -> str:
+    """``[scanner_api]`` and ``[events]`` sections on free ports, for a test's serve."""
+    return (f"[scanner_api]\nport = {closed_port()}\n"
+            f"[events]\nport = {closed_port()}\ntls_port = {closed_port()}\n")
+
+
 def rest_of_output(process: subprocess.Popen[str], timeout: float) -> str:
     """Everything ``process`` still writes to stdout until it exits, kill after ``timeout``.
 

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from tests.cli import SLIDEPACS, clean_environment, closed_port, rest_of_output
+from tests.cli import SLIDEPACS, clean_environment, closed_port, rest_of_output, scanner_ports_toml
 
 START_TIMEOUT = 60.0
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
@@ -37,7 +37,7 @@ class ServeProcess:
         (cwd / "slidepacs.toml").write_text(
             f'[dicom]\nae_title = "{ae_title}"\nport = {self.port}\naccept_unregistered = true\n'
             f'[slide_receiver]\nenabled = false\n[http]\nport = {self.http_port}\n'
-            f'[print]\nport = {closed_port()}\n'
+            f'[print]\nport = {closed_port()}\n{scanner_ports_toml()}'
             f'[storage]\ndata_path = "{data_path}"\n{extra_toml}', encoding="utf-8")
 
     @property

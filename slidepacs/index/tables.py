@@ -15,10 +15,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -363,3 +365,74 @@ class PrintJobTable(Base):
     colour: Mapped[bool] = mapped_column(Boolean, default=False)
     folder: Mapped[str] = mapped_column(Text)  # relative to the print queue folder
     films: Mapped[str] = mapped_column(Text)  # JSON list of {film_uid, size, layout, png, pdf}
+
+
+class ScannerTable(Base):
+    """A registered slide scanner (SPEC §5): identity, how it authenticates, where it sends
+    slides, and what it last reported. Its image rules are the ``image_rules`` row of its
+    calling ``ae_title``."""
+
+    __tablename__ = "scanners"
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)  # lower-case
+    ae_title: Mapped[str] = mapped_column(String(16), unique=True)  # the scanner's calling AE
+    model: Mapped[str] = mapped_column(String(64), default="")
+    serial: Mapped[str] = mapped_column(String(64), default="")
+    software_version: Mapped[str] = mapped_column(String(64), default="")
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # where the scanner sends slides (SPEC §4 "Images": hostname, port, title)
+    destination_host: Mapped[str] = mapped_column(String(255), default="")
+    destination_port: Mapped[int] = mapped_column(Integer, default=2762)
+    destination_ae: Mapped[str] = mapped_column(String(16), default="SVS_STORE_SCP")
+    settings_version: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(32), default="")  # as last reported
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True)
+    last_address: Mapped[str] = mapped_column(String(64), default="")
+    clock_skew_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class SlideMetadataTable(Base):
+    """Image metadata a scanner posted for one slide, joined to the slide's series in the
+    index (by image ID, else barcode) whichever of the two arrives first."""
+
+    __tablename__ = "slide_metadata"
+    __table_args__ = (
+        UniqueConstraint("scanner_pk", "image_id", name="uq_slide_metadata_image"),
+        Index("ix_slide_metadata_barcode", "barcode"),
+        Index("ix_slide_metadata_series", "series_instance_uid"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scanner_pk: Mapped[int] = mapped_column(ForeignKey("scanners.pk", ondelete="CASCADE"))
+    image_id: Mapped[str] = mapped_column(String(64))
+    barcode: Mapped[str] = mapped_column(String(200), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON object as posted
+    study_instance_uid: Mapped[str] = mapped_column(String(64), default="")
+    series_instance_uid: Mapped[str] = mapped_column(String(64), default="")  # "" = not joined
+    joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ScannerEventTable(Base):
+    """An error or worse that a scanner sent to the event receiver (all events, whatever
+    their severity, are in the event log file)."""
+
+    __tablename__ = "scanner_events"
+    __table_args__ = (
+        Index("ix_scanner_events_received_at", "received_at"),
+        Index("ix_scanner_events_scanner", "scanner", "received_at"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    event_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    scanner: Mapped[str] = mapped_column(String(64), default="")
+    severity: Mapped[int] = mapped_column(SmallInteger)  # syslog: 0 emergency … 7 debug
+    code: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    source_format: Mapped[str] = mapped_column(String(8))  # "json" or "syslog"

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import SLIDEPACS, clean_environment, closed_port, rest_of_output, run_slidepacs
+from tests.cli import (
+    SLIDEPACS,
+    clean_environment,
+    closed_port,
+    rest_of_output,
+    run_slidepacs,
+    scanner_ports_toml,
+)
 
 RULES = """
 [[forward]]
@@ -28,7 +35,7 @@ def cwd(tmp_path: Path, database_url: str) -> Path:
     folder.mkdir()
     (folder / "slidepacs.toml").write_text(
         f'[dicom]\nport = {closed_port()}\n[slide_receiver]\nport = {closed_port()}\n'
-        f'[print]\nport = {closed_port()}\n'
+        f'[print]\nport = {closed_port()}\n{scanner_ports_toml()}'
         f'[http]\nport = {closed_port()}\n[storage]\ndata_path = "{tmp_path / "data"}"\n[database]\nurl = "{database_url}"\n'
         + RULES, encoding="utf-8")
     return folder

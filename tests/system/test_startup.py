@@ -18,7 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli import SLIDEPACS, clean_environment, closed_port, rest_of_output, run_slidepacs
+from tests.cli import (
+    SLIDEPACS,
+    clean_environment,
+    closed_port,
+    rest_of_output,
+    run_slidepacs,
+    scanner_ports_toml,
+)
 
 
 @pytest.fixture
@@ -42,7 +49,7 @@ def test_serve_starts_with_valid_settings_and_stops_on_sigterm(cwd: Path) -> Non
     http_port = closed_port()
     (cwd / "slidepacs.toml").write_text(
         f'[dicom]\nport = {closed_port()}\n[slide_receiver]\nport = {closed_port()}\n'
-        f'[print]\nport = {closed_port()}\n'
+        f'[print]\nport = {closed_port()}\n{scanner_ports_toml()}'
         f'[http]\nport = {http_port}\n[storage]\ndata_path = "./archive"\n')
     process = subprocess.Popen([str(SLIDEPACS), "serve"], cwd=cwd, env=clean_environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -125,7 +132,7 @@ def test_http_port_already_in_use_stops_start_up(cwd: Path) -> None:
         port = taken.getsockname()[1]
         (cwd / "slidepacs.toml").write_text(
             f"[dicom]\nport = {closed_port()}\n[slide_receiver]\nenabled = false\n"
-            f"[print]\nport = {closed_port()}\n[http]\nport = {port}\n")
+            f"[print]\nport = {closed_port()}\n{scanner_ports_toml()}[http]\nport = {port}\n")
         line = _assert_refused(run_slidepacs("serve", cwd=cwd), "http.port")
     assert f"cannot listen on 127.0.0.1:{port}" in line
 
