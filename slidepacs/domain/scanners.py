@@ -284,3 +284,30 @@ def _named(field: str, check: Any) -> Any:
     except InvalidInput as exc:
         raise InvalidInput(f"{field}: {exc}") from None
 
+
+
+# A short help for each "Images" setting (the admin page's ⓘ and the CLI's options).
+IMAGE_HELP: dict[str, str] = {
+    "hostname": "Host the scanner sends its slides to by DICOM (empty: the slide "
+                "receiver's host).",
+    "port": "TCP port of the slide receiver (slide_receiver.port, 2762 by default).",
+    "title": "Called AE title the scanner sends to (the slide receiver's, SVS_STORE_SCP).",
+    "file_location": "Absolute folder an SVS copy of every slide is written to (needed for "
+                     "output format SVS).",
+    "image_filename_format": "File name of each slide: {IMAGEID}, {BARCODEID}, {SLIDEID}, "
+                             "{CASEID}, {SCANNER}, {DATE}, e.g. {IMAGEID}-{BARCODEID}.",
+    "barcode_value_identifier": "Regular expression that finds the barcode ID in the barcode "
+                                "as read (its first group if it has one), e.g. \\d{6}.",
+    "barcode_value_modifier": "Regular expression whose matches in the barcode ID are "
+                              "replaced by the substitution format.",
+    "barcode_value_substitution_format": "What each modifier match becomes: $1, ${name}, $0 "
+                                         "(the whole match), $$ (a dollar sign).",
+    "image_output_format": "DICOM (always archived), or SVS: also write an SVS file per slide "
+                           "to the file location.",
+    "slide_id_format": "Regular expression that finds the slide ID in the barcode.",
+    "case_id_format": "Regular expression that finds the case ID in the barcode.",
+    "dimension_organization": "FULL (TILED_FULL) or SPARSE (TILED_SPARSE): how slides "
+                              "slidepacs converts are tiled.",
+    "require_barcode_id": "Keep slides without a barcode ID in quarantine instead of "
+                          "archiving them.",
+}
