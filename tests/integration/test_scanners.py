@@ -32,6 +32,7 @@ def lab1(app: AppContext) -> str:
 def store_slide(app: AppContext, folder: Path, image_id: int, barcode: str = "") -> str:
     """A small WSI slide with Series Number = ``image_id``, stored as the DICOM front
     stores what the scanner's AE sends; its Series Instance UID."""
+    folder.mkdir(parents=True, exist_ok=True)
     files = slide_series(folder, width=512, height=384)
     series_uid = ""
     for path in sorted(files.iterdir()):

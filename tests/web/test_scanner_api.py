@@ -21,6 +21,7 @@ from slidepacs.scanner.server import ScannerApiServer
 from slidepacs.services.scanners import NewScanner
 from slidepacs.testing.orthanc import free_port
 from slidepacs.web.server import HttpServer
+from tests.integration.test_scanners import store_slide
 from tests.web.test_admin_api import PASSWORD, Client, client
 
 AE = "GT450_LAB1"
@@ -180,3 +181,17 @@ def test_admin_api_refuses_a_bad_regex_with_422_and_saves_nothing(site: Site,
                                                "valid regular expression")
     assert labby.call("GET", "scanners/Lab 1/images").json() == before
     assert not [e for e in site.app.audit.recent(20) if e.action == "scanner.images"]
+
+
+def test_the_slide_viewer_info_carries_the_metadata_joined_to_the_slide(
+        site: Site, labby: Client, tmp_path: Path) -> None:
+    posted = site.api.post("/images", headers=site.bearer(),
+                           json={"image_id": "31", "scan_seconds": 31.2})
+    assert posted.json()["joined"] is False
+    series = store_slide(site.app, tmp_path / "slide", 31)
+    study = site.app.scanners.metadata("Lab 1", "31").study_instance_uid
+    info = labby.http.get(f"/viewer/api/slides/{study}/{series}")
+    assert info.status_code == 200, info.text
+    [joined] = info.json()["scanner_metadata"]
+    assert (joined["scanner"], joined["image_id"], joined["metadata"]["scan_seconds"]) == (
+        "Lab 1", "31", 31.2)
