@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from slidepacs.config import load_settings
-from tests.cli import run_slidepacs, toml_config
+from tests.cli import run_slidepacs, slidepacs_output, toml_config
 from tests.serve_process import ServeProcess
 
 _TOKEN = re.compile(r"token: (\S+)")
@@ -20,15 +20,12 @@ _TOKEN = re.compile(r"token: (\S+)")
 
 @pytest.fixture
 def cwd(tmp_path: Path, database_url: str) -> Path:
-    folder = tmp_path / "cwd"
-    toml_config(folder, tmp_path / "data", database_url=database_url)
-    return folder
+    """A folder with a slidepacs.toml on the backend under test."""
+    return toml_config(tmp_path / "cwd", tmp_path / "data", database_url=database_url).parent
 
 
 def _ok(cwd: Path, *args: str) -> str:
-    result = run_slidepacs(*args, cwd=cwd)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return slidepacs_output(*args, cwd=cwd)
 
 
 def test_scanner_add_list_show_images_token_and_remove(cwd: Path) -> None:
