@@ -8,6 +8,7 @@ body, 404 when the scanner was removed meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any
@@ -48,8 +49,8 @@ def create_scanner_app(scanners: ScannerService, max_body_bytes: int) -> FastAPI
     @api.get(f"{PREFIX}/config", summary="The scanner's configuration (ETag: its version)")
     def config(request: Request, caller: Scanner = Depends(scanner)) -> Response:  # noqa: B008
         document = scanners.config(caller)
-        etag = f'"{document["version"]}"'
-        if request.headers.get("if-none-match", "").strip() == etag:
+        etag = config_etag(document)
+        if etag in (tag.strip() for tag in request.headers.get("if-none-match", "").split(",")):
             return Response(status_code=304, headers={"ETag": etag})
         return JSONResponse(document, headers={"ETag": etag})
 
@@ -106,3 +107,11 @@ async def _error_response(request: Request, error: SlidepacsError) -> JSONRespon
         log.error("scanner API %s %s failed: %s", request.method, request.url.path, error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+
+
+def config_etag(document: dict[str, Any]) -> str:
+    """``"<version>-<digest of the document>"``: the version says which change a scanner
+    has, the digest makes the tag differ whenever the content does (a version can repeat
+    after an AE's rules are removed and set again)."""
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+    return f'"{document["version"]}-{digest}"'
