@@ -1,0 +1,1 @@
+"""The scanner-facing fronts (SPEC §2, §5)."""
