@@ -27,6 +27,7 @@ QUEUE_FULL_PAUSE = 0.01
 LOGGED_PROBLEMS = 5  # malformed or oversized lines logged per connection (then only counted)
 REFUSAL_LOG_SECONDS = 10.0
 START_TIMEOUT = 30.0
+HANDSHAKE_SECONDS = 30.0
 
 Parser = Callable[[bytes, str, datetime], ScannerEvent]
 
@@ -121,17 +122,16 @@ class EventReceiver:
 
     async def _listen(self) -> None:
         settings = self.settings
-        listeners = [("events.port", settings.port, None)]
+        listeners = [("events.port", settings.port, False)]
         if self._tls is not None:
-            listeners.append(("events.tls_port", settings.tls_port, self._tls))
-        for setting, port, context in listeners:
+            listeners.append(("events.tls_port", settings.tls_port, True))
+        for setting, port, tls in listeners:
             if not port:
                 continue
+            accept = self._accept_tls if tls else self._accept
             try:
                 self._servers.append(await asyncio.start_server(
-                    self._accept, settings.host, port, ssl=context, limit=READ_BYTES,
-                    ssl_handshake_timeout=(min(30.0, settings.idle_seconds) if context else None),
-                    reuse_address=True))
+                    accept, settings.host, port, limit=READ_BYTES, reuse_address=True))
             except OSError as exc:
                 raise ConfigError(setting, f"cannot listen on {settings.host}:{port} "
                                   f"({exc.strerror})") from None
@@ -146,18 +146,29 @@ class EventReceiver:
         self._servers.clear()
 
     def _loop_problem(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        """TLS handshake failures and the like end up here: log them, never crash."""
-        error = context.get("exception")
-        if isinstance(error, (ssl.SSLError, ConnectionError, TimeoutError)):
-            self.service.count(tls_failures=1)
-            log.warning("event receiver: TLS connection failed: %s", error)
-            return
-        log.error("event receiver: %s (%s)", context.get("message"), error)
+        """Whatever asyncio could not hand to a connection: log it, never crash."""
+        log.error("event receiver: %s (%s)", context.get("message"), context.get("exception"))
 
     # -- connections -----------------------------------------------------------------------
+    async def _accept_tls(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        """Shake hands here (not in the server) so a failed handshake is logged and counted."""
+        assert self._tls is not None
+        try:
+            # not wrapped in wait_for: a task started later would let the reader take the
+            # ClientHello before the TLS protocol is in place
+            await writer.start_tls(self._tls, ssl_handshake_timeout=min(
+                HANDSHAKE_SECONDS, self.settings.idle_seconds))
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
+            self.service.count(tls_failures=1)
+            log.warning("event receiver: TLS handshake with %s failed: %s",
+                        _address(writer), exc or type(exc).__name__)
+            writer.transport.abort()
+            return
+        await self._accept(reader, writer)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        address = str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
+        address = _address(writer)
         if self._open >= self.settings.max_connections:
             self._refuse(address)
             writer.close()
@@ -238,3 +249,8 @@ class EventReceiver:
                         self._open)
             self._last_refusal_log = now
             self._refused_since_log = 0
+
+
+def _address(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
