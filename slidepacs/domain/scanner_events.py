@@ -336,6 +336,26 @@ def parse_time_bound(text: str, end: bool = False) -> datetime:
         raise InvalidInput(f"{text[:40]!r} is not an ISO 8601 date or time") from None
 
 
+def event_filter(scanner: str, severity: str, since: str, until: str, limit: int,
+                 offset: int) -> EventFilter:
+    """An EventFilter from text parameters (empty = any); InvalidInput naming the bad one."""
+    try:
+        level = parse_severity(severity) if severity.strip() else None
+    except InvalidInput as exc:
+        raise InvalidInput(f"severity: {exc}") from None
+    return EventFilter(scanner.strip() or None, level, _bound("since", since),
+                       _bound("until", until, end=True), limit, offset)
+
+
+def _bound(name: str, text: str, end: bool = False) -> datetime | None:
+    if not text.strip():
+        return None
+    try:
+        return parse_time_bound(text, end)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{name}: {exc}") from None
+
+
 def csv_row(event: ScannerEvent) -> list[str]:
     """The CSV cells of an event (CSV_HEADER order), safe to open in a spreadsheet."""
     cells = [_iso(event.received_at) or "", _iso(event.event_time) or "", event.scanner,

@@ -5,19 +5,13 @@ receiver's live counters. A bad parameter gets 400 naming it."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from slidepacs.bootstrap import AppContext
-from slidepacs.domain.scanner_events import (
-    EventFilter,
-    ScannerEvent,
-    parse_severity,
-    parse_time_bound,
-)
+from slidepacs.domain.scanner_events import EventFilter, ScannerEvent, event_filter
 from slidepacs.errors import InvalidInput
 from slidepacs.web.access import LAB_ROLES, AccessPolicy, SessionRequired
 
@@ -60,26 +54,6 @@ def events_router(app: AppContext, policy: AccessPolicy) -> APIRouter:
                 "enabled": settings.enabled}
 
     return router
-
-
-def event_filter(scanner: str, severity: str, since: str, until: str, limit: int,
-                 offset: int) -> EventFilter:
-    """An EventFilter from query parameters; InvalidInput naming the bad one."""
-    try:
-        level = parse_severity(severity) if severity.strip() else None
-    except InvalidInput as exc:
-        raise InvalidInput(f"severity: {exc}") from None
-    return EventFilter(scanner.strip() or None, level, _bound("since", since),
-                       _bound("until", until, end=True), limit, offset)
-
-
-def _bound(name: str, text: str, end: bool = False) -> datetime | None:
-    if not text.strip():
-        return None
-    try:
-        return parse_time_bound(text, end)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{name}: {exc}") from None
 
 
 def event_json(event: ScannerEvent) -> dict[str, Any]:
