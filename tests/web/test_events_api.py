@@ -5,42 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
-import pytest
 
 from slidepacs.domain.scanner_events import ScannerEvent, Severity
-from tests.web.conftest import Web, start_web
-from tests.web.test_admin_api import ADMIN, LAB, PASSWORD, USER, Client, client
+from tests.web import test_admin_api
+from tests.web.conftest import Web
+from tests.web.test_admin_api import Client
 
 T0 = (datetime.now(timezone.utc) - timedelta(days=3)).replace(microsecond=0)
 
 
-@pytest.fixture
-def site(tmp_path: Path, database_url: str) -> Iterator[Web]:
-    """A running archive with an admin, a lab admin and a user."""
-    for web in start_web(tmp_path, database_url):
-        for name, role in [(ADMIN, "admin"), (LAB, "lab_admin"), (USER, "user")]:
-            web.app.accounts.add(name, role, PASSWORD)
-        yield web
-
-
-@pytest.fixture
-def chief(site: Web) -> Iterator[Client]:
-    yield from client(site, ADMIN)
-
-
-@pytest.fixture
-def labby(site: Web) -> Iterator[Client]:
-    yield from client(site, LAB)
-
-
-@pytest.fixture
-def reader(site: Web) -> Iterator[Client]:
-    yield from client(site, USER)
+# the admin API's fixtures: an archive with an admin, a lab admin and a user, logged in
+site, chief, labby, reader = (test_admin_api.site, test_admin_api.chief, test_admin_api.labby,
+                              test_admin_api.reader)
 
 
 def _store(site: Web) -> None:

@@ -3,7 +3,7 @@
 // a CSV export of the same filter and the receiver's counters. The filters and the page are
 // in the address (#/admin/events?scanner=…&severity=…&since=…&until=…&page=…).
 import { api, esc } from "../../api.js";
-import { number, when } from "./common.js";
+import { navigateWith, number, when } from "./common.js";
 
 const SIZE = 50;
 const SEVERITIES = ["emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"];
@@ -73,12 +73,7 @@ export async function render(root, params, ctx) {
       <span>Page ${page}</span>
       <button type="button" class="secondary" id="events-next" ${page * SIZE < found.total ? "" : "disabled"}>Older</button>
     </div>`;
-  const go = (values) => {
-    const next = new URLSearchParams();
-    for (const [key, value] of Object.entries(values)) if (value) next.set(key, value);
-    const text = next.toString();
-    ctx.navigate(`#/admin/events${text ? "?" + text : ""}`);
-  };
+  const go = (values) => navigateWith(ctx, "#/admin/events", values);
   const form = root.querySelector("#events-form");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
