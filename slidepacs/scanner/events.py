@@ -24,6 +24,7 @@ from slidepacs.services.scanner_events import ScannerEventService
 log = logging.getLogger(__name__)
 READ_BYTES = 1 << 16
 QUEUE_FULL_PAUSE = 0.01
+PENDING_EVENTS = 256  # parsed events a connection holds while the queue is full
 LOGGED_PROBLEMS = 5  # malformed or oversized lines logged per connection (then only counted)
 REFUSAL_LOG_SECONDS = 10.0
 START_TIMEOUT = 30.0
@@ -225,9 +226,16 @@ class EventReceiver:
                 except MalformedEvent as exc:
                     self._log_problem(connection, f"malformed line ({exc}): {frame[:120]!r}")
                     connection.malformed += 1
+                if len(events) >= PENDING_EVENTS:  # a chunk of tiny lines stays small too
+                    await self._queue(events, connection)
+                    events = []
         if (connection.malformed, connection.oversized) != problems_before:
             self.service.count(malformed=connection.malformed - problems_before[0],
                                oversized=connection.oversized - problems_before[1])
+        await self._queue(events, connection)
+
+    async def _queue(self, events: list[ScannerEvent], connection: _Connection) -> None:
+        """Offer ``events`` until all are taken, pausing while the queue is full."""
         connection.events += len(events)
         while events:
             taken = self.service.offer(events)

@@ -107,8 +107,10 @@ class ScannerEventService:
     waits instead of buffering), writes them from one thread, and answers queries."""
 
     def __init__(self, unit_of_work: UnitOfWork, folder: Path, queue_events: int,
-                 log_file_bytes: int, log_files: int) -> None:
+                 log_file_bytes: int, log_files: int,
+                 counters_log_seconds: float = COUNTERS_LOG_SECONDS) -> None:
         self._uow = unit_of_work
+        self.counters_log_seconds = counters_log_seconds
         self.folder = folder
         self.capacity = queue_events
         self._log_file_bytes = log_file_bytes
@@ -169,17 +171,15 @@ class ScannerEventService:
 
     def _write_until_stopped(self, event_log: RotatingEventLog) -> None:
         last_logged = time.monotonic()
-        logged_summary = ""
+        logged_summary = self.counters().summary()
         try:
-            while True:
-                batch = self._next_batch()
-                if batch is None:
-                    return
-                self._write(event_log, batch)
-                with self._idle:
-                    self._busy = 0
-                    self._idle.notify_all()
-                if time.monotonic() - last_logged >= COUNTERS_LOG_SECONDS:
+            while (batch := self._next_batch()) is not None:
+                if batch:
+                    self._write(event_log, batch)
+                    with self._idle:
+                        self._busy = 0
+                        self._idle.notify_all()
+                if time.monotonic() - last_logged >= self.counters_log_seconds:
                     last_logged = time.monotonic()
                     summary = self.counters().summary()
                     if summary != logged_summary:
@@ -189,12 +189,15 @@ class ScannerEventService:
             event_log.close()
 
     def _next_batch(self) -> list[ScannerEvent] | None:
-        """The next events to write (waiting for some); None once stopped and drained."""
+        """The next events to write ([] after a second without any); None once stopped and
+        drained."""
         with self._ready:
-            while not self._queue:
+            if not self._queue:
                 if self._stopping:
                     return None
-                self._ready.wait(1.0)
+                self._ready.wait(min(1.0, self.counters_log_seconds))
+                if not self._queue:
+                    return []
             count = min(BATCH_EVENTS, len(self._queue))
             self._busy = count
             return [self._queue.popleft() for _ in range(count)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -134,3 +135,21 @@ def test_offer_takes_only_what_fits_while_the_writer_is_stopped(
     assert service.wait_idle(10)
     service.stop()
     assert len(_log_lines(tmp_path / "events")) == capacity_events
+
+
+def test_changed_counters_are_logged_periodically_and_at_stop(
+        app: AppContext, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    service = ScannerEventService(app.unit_of_work, tmp_path / "events", 100, 1 << 20, 2,
+                                  counters_log_seconds=0.2)
+    with caplog.at_level("INFO", logger="slidepacs.services.scanner_events"):
+        service.start()
+        service.count(malformed=2, connections_refused=1)  # no event: the writer still logs
+        deadline = time.monotonic() + 5
+        while "2 malformed" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        periodic = caplog.text.count("2 malformed")
+        time.sleep(0.6)  # unchanged: not logged again
+        assert caplog.text.count("2 malformed") == periodic == 1
+        service.stop()
+    assert "event receiver stopped: 0 event(s) received" in caplog.text
+    assert "1 refused" in caplog.text

@@ -29,17 +29,20 @@ HWM_RISE_LIMIT_MB = 60
 pytestmark = pytest.mark.slow
 
 
-def _payload(connection: int) -> bytes:
-    """LINES_PER_CONNECTION lines; one in 100 is an error (indexed)."""
-    return b"".join(json.dumps({
-        "scanner": f"Flood {connection}", "severity": "error" if n % 100 == 0 else "info",
-        "code": f"F{n}", "message": f"flood line {n} " + "x" * 80}).encode() + b"\n"
+def _payload(connection: int, tiny: bool) -> bytes:
+    """LINES_PER_CONNECTION lines; one in 100 is an error (indexed). Tiny lines are the
+    shortest events there are, so a received chunk holds the most of them."""
+    return b"".join((b'{"severity":3}\n' if tiny else json.dumps({
+        "scanner": f"Flood {connection}", "severity": "info",
+        "code": f"F{n}", "message": f"flood line {n} " + "x" * 80}).encode() + b"\n")
+        if n % 100 else json_line(scanner="Flood", severity="error", code=f"F{n}")
         for n in range(LINES_PER_CONNECTION))
 
 
+@pytest.mark.parametrize("tiny", [False, True], ids=["json-lines", "tiny-lines"])
 def test_an_event_flood_keeps_memory_bounded_and_loses_no_line(
-        tmp_path: Path, record_property: pytest.RecordProperty) -> None:
-    payloads = [_payload(c) for c in range(CONNECTIONS)]
+        tmp_path: Path, record_property: pytest.RecordProperty, tiny: bool) -> None:
+    payloads = [_payload(c, tiny) for c in range(CONNECTIONS)]
     total = CONNECTIONS * LINES_PER_CONNECTION
     with event_server(tmp_path, queue_events=100) as server:
         plain, _ = event_ports(server)
@@ -77,8 +80,9 @@ def test_an_event_flood_keeps_memory_bounded_and_loses_no_line(
           f"{baseline_rss_kb / 1024:.0f} → peak {peak_rss_kb / 1024:.0f} MB while sending")
     assert rise_mb < HWM_RISE_LIMIT_MB
     assert (peak_rss_kb - baseline_rss_kb) / 1024 < HWM_RISE_LIMIT_MB
-    assert len(indexed_events(server)) == 2000 + total // 100
+    errors = total if tiny else total // 100
+    assert len(indexed_events(server)) == 2000 + errors
     log = (server.data_path / "logs" / "slidepacs.log").read_text()
     assert (f"{total + 2001} event(s) received, {total + 2001} logged, "
-            f"{2000 + total // 100} stored in the index (0 index failure(s)), 0 malformed, "
+            f"{2000 + errors} stored in the index (0 index failure(s)), 0 malformed, "
             f"0 oversized, {CONNECTIONS + 3} connection(s)") in log
