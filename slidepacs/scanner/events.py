@@ -94,6 +94,8 @@ class EventReceiver:
             ports.append(f"{self.settings.port} (plain)")
         if self.settings.tls_port and self._tls is not None:
             ports.append(f"{self.settings.tls_port} (TLS)")
+        if not ports:
+            return "nowhere (events.port and events.tls_port are 0)"
         return f"tcp://{self.settings.host}:{', '.join(ports)}"
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import run_slidepacs
 from tests.system.event_receiver import (
     event_ports,
     event_server,
@@ -128,3 +129,16 @@ def test_a_failed_tls_handshake_is_logged_and_the_receiver_goes_on(tmp_path: Pat
         assert server.stop() == 0
     log = (server.data_path / "logs" / "slidepacs.log").read_text()
     assert "TLS handshake with 127.0.0.1 failed" in log and "1 TLS failure(s)" in log
+
+
+def test_an_event_port_in_use_stops_start_up_naming_it(tmp_path: Path) -> None:
+    server = event_server(tmp_path)
+    plain, _ = event_ports(server)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", plain))
+        taken.listen()
+        result = run_slidepacs("serve", cwd=server.cwd, timeout=90)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"configuration error: events.port: cannot listen on "
+                                    f"127.0.0.1:{plain}"), result.stderr
+    assert "slidepacs is running" not in result.stdout
