@@ -6,6 +6,7 @@ control slows the sender instead of memory growing."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import threading
@@ -118,6 +119,7 @@ class EventReceiver:
             loop.run_until_complete(self._listen())
         except BaseException as exc:  # noqa: BLE001 - handed to start()
             failure.append(exc)
+            loop.run_until_complete(self._close())  # a listener that did bind
             started.set()
             return
         started.set()
@@ -131,7 +133,7 @@ class EventReceiver:
         for setting, port, tls in listeners:
             if not port:
                 continue
-            accept = self._accept_tls if tls else self._accept
+            accept = functools.partial(self._accept, tls=tls)
             try:
                 self._servers.append(await asyncio.start_server(
                     accept, settings.host, port, limit=READ_BYTES, reuse_address=True))
@@ -153,24 +155,9 @@ class EventReceiver:
         log.error("event receiver: %s (%s)", context.get("message"), context.get("exception"))
 
     # -- connections -----------------------------------------------------------------------
-    async def _accept_tls(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
-        """Shake hands here (not in the server) so a failed handshake is logged and counted."""
-        assert self._tls is not None
-        try:
-            # not wrapped in wait_for: a task started later would let the reader take the
-            # ClientHello before the TLS protocol is in place
-            await writer.start_tls(self._tls, ssl_handshake_timeout=min(
-                HANDSHAKE_SECONDS, self.settings.idle_seconds))
-        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
-            self.service.count(tls_failures=1)
-            log.warning("event receiver: TLS handshake with %s failed: %s",
-                        _address(writer), exc or type(exc).__name__)
-            writer.transport.abort()
-            return
-        await self._accept(reader, writer)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      tls: bool = False) -> None:
+        """Serve one connection (refused beyond ``max_connections``, TLS handshakes count)."""
         address = _address(writer)
         if self._open >= self.settings.max_connections:
             self._refuse(address)
@@ -183,7 +170,8 @@ class EventReceiver:
         self.service.count(connections=1, connections_open=1)
         connection = _Connection(address)
         try:
-            await self._read(reader, connection)
+            if not tls or await self._handshake(writer, address):
+                await self._read(reader, connection)
         except asyncio.CancelledError:
             pass
         except (ConnectionError, ssl.SSLError, OSError) as exc:
@@ -197,6 +185,23 @@ class EventReceiver:
                 log.warning("event connection from %s closed: %d event(s), %d malformed, "
                             "%d oversized line(s)", address, connection.events,
                             connection.malformed, connection.oversized)
+
+    async def _handshake(self, writer: asyncio.StreamWriter, address: str) -> bool:
+        """TLS on the accepted connection (here, not in the server, so that a failed
+        handshake is logged and counted); False if it failed."""
+        assert self._tls is not None
+        try:
+            # the first await of the connection's task and not wrapped in wait_for: a task
+            # started later would let the plain reader take the ClientHello
+            await writer.start_tls(self._tls, ssl_handshake_timeout=min(
+                HANDSHAKE_SECONDS, self.settings.idle_seconds))
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
+            self.service.count(tls_failures=1)
+            log.warning("event receiver: TLS handshake with %s failed: %s", address,
+                        exc or type(exc).__name__)
+            writer.transport.abort()
+            return False
+        return True
 
     async def _read(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
         framer = Framer(self.settings.max_line_bytes)
