@@ -18,6 +18,7 @@ class Framer:
         self._buffer = bytearray()
         self._skip = 0  # bytes of an oversized octet-counted frame still to drop
         self._discarding = False  # dropping an oversized line up to its LF
+        self._count_digits = 0  # digits of the octet count at the buffer's start
 
     def feed(self, data: bytes) -> Iterator[bytes | None]:
         """The frames that ``data`` completes, in order."""

@@ -180,3 +180,14 @@ def test_framer_drops_an_oversized_line_and_keeps_going() -> None:
     assert list(framer.feed(b"z\nshort\n" + b"w" * 17 + b"\nok\n")) == [b"short", OVERSIZED, b"ok"]
     assert list(framer.feed(b"99 " + b"q" * 50)) == [OVERSIZED]
     assert list(framer.feed(b"q" * 49 + b"after\n")) == [b"after"]
+
+
+def test_framer_reads_digits_without_a_count_as_a_line() -> None:
+    framer = Framer(64)
+    assert list(framer.feed(b"12")) == []  # perhaps a count still arriving
+    assert list(framer.feed(b"345678901 is a line\n0 starts a line\n")) == [
+        b"12345678901 is a line", b"0 starts a line"]
+    assert list(framer.feed(b"7x not a count\n")) == [b"7x not a count"]
+    assert list(framer.feed(b"5 ab")) == []
+    assert list(framer.feed(b"cde<13>")) == [b"abcde"]
+    assert list(framer.finish()) == [b"<13>"]
