@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TextIO
 
 import typer
 from rich.markup import escape
@@ -30,7 +30,7 @@ def events_list(
     until: Annotated[str, typer.Option(
         help="Received before (a bare date includes that day).")] = "",
     limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="Newest events shown.")] = 50,
-    csv: Annotated[Optional[Path], typer.Option(  # noqa: UP007 - typer needs Optional
+    csv: Annotated[Optional[Path], typer.Option(
         "--csv", help="Write CSV to this file ('-': standard output) instead of a table.")] = None,
 ) -> None:
     """List stored scanner events, newest first, or export them as CSV."""
@@ -60,7 +60,7 @@ def events_list(
     console.print(table)
 
 
-def _open(path: Path):  # noqa: ANN202 - a text file
+def _open(path: Path) -> TextIO:
     from slidepacs.errors import StorageFailure
 
     try:

@@ -163,8 +163,8 @@ def _depth(value: object) -> int:
 _PRI = re.compile(rb"<(0|[1-9][0-9]{0,2})>")
 _RFC3164_TIME = re.compile(r"([A-Z][a-z]{2}) ([ 0-9][0-9]) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ")
 _RFC3164_TAG = re.compile(r"([!-9;-~]{1,48}?)(?:\[([^\]]{1,128})\])?: ?")
-_MONTHS = {m: n for n, m in enumerate(
-    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1)}
+_MONTHS = {m: n for n, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+                                         "Sep", "Oct", "Nov", "Dec"), start=1)}
 _SD_NAME = re.compile(r'[!#-<>-Z\\^-~]{1,32}')  # PRINTUSASCII except = SP ] "
 
 

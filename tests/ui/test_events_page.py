@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -44,7 +45,7 @@ def test_the_events_page_filters_and_exports_csv(page: Page, ui: Ui) -> None:
     screenshot(page, "admin-events")
     with page.expect_download() as download:
         page.click("#events-csv")
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     table = list(csv.reader(io.StringIO(text)))
     assert table[0][:5] == ["received", "time", "scanner", "severity", "code"]
     assert [(row[2], row[4]) for row in table[1:]] == [("GT450 Lab 1", "LAMP")]
