@@ -16,6 +16,7 @@ case "${1:-run}" in
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
     have_cmd Orthanc || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)  # forwarding peer in tests
     [ -x /usr/bin/chromium ] || need+=(chromium)  # browser UI tests (Playwright drives it)
+    have_cmd logger || need+=(bsdutils)  # util-linux logger: syslog over TCP to the event receiver
     ;;
   bench)
     have_cmd storescu || need+=(dcmtk)

@@ -41,6 +41,7 @@ from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.rendering import RenderService
 from slidepacs.services.retrieve import RetrieveService
+from slidepacs.services.scanner_events import ScannerEventService
 from slidepacs.services.scanners import ScannerService
 from slidepacs.services.series_images import SeriesImageService
 from slidepacs.services.sessions import SessionService
@@ -55,6 +56,7 @@ from slidepacs.storage import MirroredFileStore
 if TYPE_CHECKING:  # the DICOM front (pynetdicom) is imported only by what starts it
     from slidepacs.dimse.print_scp import PrintServer
     from slidepacs.dimse.server import DimseServer
+    from slidepacs.scanner.events import EventReceiver
 
 LOG_FILE = "slidepacs.log"
 
@@ -94,6 +96,7 @@ class AppContext:
     slide_view: SlideViewService
     printing: PrintService
     scanners: ScannerService
+    scanner_events: ScannerEventService
 
     def close(self) -> None:
         """Release database connections."""
@@ -192,6 +195,9 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         slide_view=SlideViewService(query, retrieve, rendering),
         printing=PrintService(unit_of_work, audit, settings.print_queue_path, settings.print.dpi),
         scanners=scanners,
+        scanner_events=ScannerEventService(
+            unit_of_work, settings.event_log_path, settings.events.queue_events,
+            settings.events.log_file_mb << 20, settings.events.log_files),
     )
 
 
@@ -256,6 +262,15 @@ def build_print_server(app: AppContext) -> PrintServer:
                        settings.port)
 
 
+def build_event_receiver(app: AppContext) -> EventReceiver:
+    """The scanner event receiver: plain and (unless its port is 0) TLS listeners."""
+    from slidepacs.scanner.events import EventReceiver
+
+    events = app.settings.events
+    tls = _tls_context(app.settings, "events.tls_port", False) if events.tls_port else None
+    return EventReceiver(app.scanner_events, events, tls)
+
+
 def tls_files(settings: Settings) -> tuple[Path, Path, Path]:
     """(certificate, key, CA) for TLS listeners: configured files, else the lab PKI's."""
     lab = TlsFiles(settings.tls_folder)
@@ -267,7 +282,8 @@ def ensure_lab_pki(settings: Settings) -> bool:
     """Create the lab PKI on first start when a TLS listener needs it; True if created."""
     wants_tls = (settings.dicom.tls or (settings.slide_receiver.enabled and settings.slide_receiver.tls)
                  or (settings.http.enabled and settings.http.tls)
-                 or (settings.scanner_api.enabled and settings.scanner_api.tls))
+                 or (settings.scanner_api.enabled and settings.scanner_api.tls)
+                 or (settings.events.enabled and settings.events.tls_port != 0))
     lab = TlsFiles(settings.tls_folder)
     if not wants_tls or not settings.tls_uses_lab_pki or lab.complete():
         return False

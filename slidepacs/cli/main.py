@@ -9,7 +9,18 @@ import typer
 
 from slidepacs import __version__
 from slidepacs.cli import (
-    admin, ae, archive, convert, forward, http, print_jobs, rules, scanners, serve, tls,
+    admin,
+    ae,
+    archive,
+    convert,
+    events,
+    forward,
+    http,
+    print_jobs,
+    rules,
+    scanners,
+    serve,
+    tls,
     users,
 )
 from slidepacs.cli.context import CliState
@@ -38,6 +49,7 @@ app.add_typer(http.http_app, name="http")
 app.add_typer(users.user_app, name="user")
 app.add_typer(print_jobs.print_app, name="print")
 app.add_typer(scanners.scanner_app, name="scanner")
+app.add_typer(events.events_app, name="events")
 app.command("audit")(users.audit_command)
 
 

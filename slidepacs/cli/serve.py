@@ -27,6 +27,7 @@ def serve(ctx: typer.Context) -> None:
     # configuration models are slow to import
     from slidepacs.bootstrap import (
         build_dimse_server,
+        build_event_receiver,
         build_forward_worker,
         build_print_server,
         ensure_lab_pki,
@@ -55,6 +56,11 @@ def serve(ctx: typer.Context) -> None:
             printer.start()
             running.callback(printer.stop)
             listening += printer.describe()
+        if settings.events.enabled:
+            receiver = build_event_receiver(app)
+            receiver.start()
+            running.callback(receiver.stop)
+            listening += receiver.describe()
         if settings.http.enabled:
             http = HttpServer(app)
             http.start()

@@ -23,6 +23,7 @@ from slidepacs.index.frames import DELETE_FRAMES, INSERT_FRAMES, FrameRepository
 from slidepacs.index.image_rules import ImageRulesRepository
 from slidepacs.index.print_jobs import PrintJobRepository
 from slidepacs.index.query_sql import instance_select
+from slidepacs.index.scanner_events import ScannerEventRepository
 from slidepacs.index.scanners import ScannerRepository
 from slidepacs.index.study_list import StudyListRepository
 from slidepacs.index.tables import (
@@ -105,6 +106,7 @@ class IndexRepository:
         self.study_list = StudyListRepository(session)
         self.print_jobs = PrintJobRepository(session)
         self.scanners = ScannerRepository(session)
+        self.scanner_events = ScannerEventRepository(session)
 
     # -- instances ---------------------------------------------------------------------------
     def lock_instances(self, sop_instance_uids: Sequence[str]) -> None:

@@ -20,6 +20,7 @@ from slidepacs.errors import (
 )
 from slidepacs.web.access import AccessPolicy
 from slidepacs.web.admin_api import admin_router
+from slidepacs.web.events_api import events_router
 from slidepacs.web.media import NotAcceptable
 from slidepacs.web.multipart import PayloadTooLarge
 from slidepacs.web.print_api import print_router
@@ -66,6 +67,7 @@ def create_app(context: AppContext) -> FastAPI:
     api.include_router(study_list_router(context, access), prefix=API_PREFIX)
     api.include_router(admin_router(context, access), prefix=API_PREFIX)
     api.include_router(scanner_admin_router(context, access), prefix=API_PREFIX)
+    api.include_router(events_router(context, access), prefix=API_PREFIX)
     api.include_router(radiology_router(context, access), prefix=API_PREFIX)
     api.include_router(slide_router(context, access), prefix=API_PREFIX)
     api.include_router(print_router(context, access), prefix=API_PREFIX)

@@ -1,5 +1,5 @@
 // The admin pages (#/admin/<tab>): tabs for dashboard, DICOM, accounts, storage, forwarding
-// print jobs, scanners and the audit log; each tab is a module in pages/admin/, shown only to roles that may use it.
+// print jobs, scanners, scanner events and the audit log; each tab is a module in pages/admin/, shown only to roles that may use it.
 import { esc } from "../api.js";
 
 const LAB = ["admin", "lab_admin"];
@@ -11,6 +11,7 @@ export const TABS = [
   { id: "forwarding", label: "Forwarding", roles: LAB },
   { id: "print", label: "Print jobs", roles: LAB },
   { id: "scanners", label: "Scanners", roles: LAB },
+  { id: "events", label: "Events", roles: LAB },
   { id: "audit", label: "Audit log", roles: ["admin"] },
 ];
 

@@ -1,7 +1,7 @@
 // Audit log (admins only): newest first, filtered by user and action, page by page; the
 // filters and the page are in the address (#/admin/audit?user=…&action=…&page=…).
 import { api, esc } from "../../api.js";
-import { when } from "./common.js";
+import { navigateWith, when } from "./common.js";
 
 const SIZE = 50;
 
@@ -36,12 +36,7 @@ export async function render(root, params, ctx) {
       <span>Page ${page}</span>
       <button type="button" class="secondary" id="audit-next" ${log.more ? "" : "disabled"}>Older</button>
     </div>`;
-  const go = (values) => {
-    const next = new URLSearchParams();
-    for (const [key, value] of Object.entries(values)) if (value) next.set(key, value);
-    const text = next.toString();
-    ctx.navigate(`#/admin/audit${text ? "?" + text : ""}`);
-  };
+  const go = (values) => navigateWith(ctx, "#/admin/audit", values);
   const form = root.querySelector("#audit-form");
   form.addEventListener("submit", (event) => {
     event.preventDefault();

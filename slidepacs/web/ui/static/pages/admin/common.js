@@ -48,3 +48,11 @@ export function yesNo(value) { return value ? "yes" : "no"; }
 export function list(text) {
   return String(text || "").split(/[,\n]/).map((item) => item.trim()).filter(Boolean);
 }
+
+// Go to `route` with the non-empty `values` as its query (filters and page in the address).
+export function navigateWith(ctx, route, values) {
+  const next = new URLSearchParams();
+  for (const [key, value] of Object.entries(values)) if (value) next.set(key, value);
+  const text = next.toString();
+  ctx.navigate(`${route}${text ? "?" + text : ""}`);
+}
