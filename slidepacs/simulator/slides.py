@@ -47,6 +47,7 @@ class ScannedSlide:
     files: tuple[Path, ...]
     width: int
     height: int
+    file_size: int  # bytes of all instances
 
     @property
     def barcode(self) -> str:
@@ -57,11 +58,6 @@ class ScannedSlide:
     def symbology(self) -> Symbology:
         """The label barcode's symbology."""
         return self.label.symbology
-
-    @property
-    def file_size(self) -> int:
-        """Bytes of all instances."""
-        return sum(path.stat().st_size for path in self.files)
 
 
 def parse_slide_size(text: str) -> tuple[int, int]:
@@ -112,7 +108,8 @@ def write_slide(folder: Path, image_id: str, label: PrintedLabel, *, seed: int,
                     "SoftwareVersions": identity.software_version,
                     "ScanScope ID": identity.serial})
     files = to_dicom(source, folder, DicomOptions(sparse=sparse, created=when, workers=1))
-    return ScannedSlide(image_id, label, barcode_in_header, tuple(files), width, height)
+    return ScannedSlide(image_id, label, barcode_in_header, tuple(files), width, height,
+                        sum(path.stat().st_size for path in files))
 
 
 def _tissue(spec: SlideSpec) -> np.ndarray:
