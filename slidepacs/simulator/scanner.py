@@ -124,7 +124,7 @@ class VirtualScanner:
         self.api, self.config, self.tls = api, config, tls
         self.summary = Summary()
         self.state = "idle"
-        self._on_slide = on_slide
+        self.on_slide = on_slide  # called after each slide (any thread may set it)
         self._random = random.Random(options.seed)
         self._timing = Timing(options.speed, options.seed)
         self._racks = Racks(options.racks, options.slides_per_rack)
@@ -177,7 +177,7 @@ class VirtualScanner:
             report = self._scan_slide(slot, self._numbered, stop, work)
             self._numbered += 1
             if report is not None:
-                self._on_slide(report)
+                self.on_slide(report)
 
     def _next_slot(self) -> SlotRef | None:
         slot = self._racks.next_slide()
