@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pydicom
@@ -44,9 +45,17 @@ def instances(server: ServeProcess, series_uid: str) -> list[str]:
     return [item["00080018"]["Value"][0] for item in (answer.json() if answer.content else [])]
 
 
-def uids(files: tuple[Path, ...]) -> tuple[str, list[str]]:
+def assert_indexed_complete(server: ServeProcess, files: tuple[Path, ...]) -> None:
+    """Every instance of the slide, and nothing else of its series, is in the archive."""
     headers = [pydicom.dcmread(path, stop_before_pixels=True) for path in files]
-    return headers[0].SeriesInstanceUID, sorted(h.SOPInstanceUID for h in headers)
+    sent = sorted(h.SOPInstanceUID for h in headers)
+    assert sorted(instances(server, headers[0].SeriesInstanceUID)) == sent
+
+
+def sender_to(port: int, data_path: Path, **kwargs: Any) -> SlideSender:
+    """A sender to the slide receiver on ``port``, with the lab PKI of ``data_path``."""
+    return SlideSender(Destination("127.0.0.1", port, RECEIVER, "VSCAN1"), lab_tls(data_path),
+                       **kwargs)
 
 
 @pytest.fixture
@@ -61,11 +70,8 @@ def test_a_slide_sent_over_tls_with_the_lab_client_certificate_is_indexed_comple
 ) -> None:
     server, port = archive
     slide = write_slide(tmp_path / "slide", "100001", label_for(1), seed=1, size=SIZE)
-    sender = SlideSender(Destination("127.0.0.1", port, RECEIVER, "VSCAN1"),
-                         lab_tls(tmp_path / "data"))
-    assert sender.send(slide.files, threading.Event()) == 1
-    series, sent = uids(slide.files)
-    assert sorted(instances(server, series)) == sent
+    assert sender_to(port, tmp_path / "data").send(slide.files, threading.Event()) == 1
+    assert_indexed_complete(server, slide.files)
 
 
 def test_sending_the_same_slide_again_is_accepted_and_stored_once(
@@ -73,12 +79,10 @@ def test_sending_the_same_slide_again_is_accepted_and_stored_once(
 ) -> None:
     server, port = archive
     slide = write_slide(tmp_path / "slide", "100002", label_for(2), seed=2, size=SIZE)
-    sender = SlideSender(Destination("127.0.0.1", port, RECEIVER, "VSCAN1"),
-                         lab_tls(tmp_path / "data"))
+    sender = sender_to(port, tmp_path / "data")
     sender.send_once(slide.files)
     sender.send_once(slide.files)
-    series, sent = uids(slide.files)
-    assert sorted(instances(server, series)) == sent
+    assert_indexed_complete(server, slide.files)
 
 
 def test_a_sender_that_does_not_trust_the_server_gets_slide_not_sent(
@@ -101,8 +105,7 @@ def test_a_slide_sent_while_the_archive_is_down_arrives_complete_once_it_is_up(
     create_lab_pki(TlsFiles(data / "tls"), default_hosts())  # the scanner was given the CA
     port = closed_port()
     slide = write_slide(tmp_path / "slide", "100004", label_for(4), seed=4, size=SIZE)
-    sender = SlideSender(Destination("127.0.0.1", port, RECEIVER, "VSCAN1"), lab_tls(data),
-                         timeout=10, backoff=Backoff(0.2, 1.0))
+    sender = sender_to(port, data, timeout=10, backoff=Backoff(0.2, 1.0))
     attempts: list[int] = []
     sending = threading.Thread(target=lambda: attempts.append(
         sender.send(slide.files, threading.Event())))
@@ -112,16 +115,14 @@ def test_a_slide_sent_while_the_archive_is_down_arrives_complete_once_it_is_up(
     with ServeProcess(tmp_path / "server", data, slide_receiver_port=port) as server:
         sending.join(60)
         assert attempts and attempts[0] > 1
-        series, sent = uids(slide.files)
-        assert sorted(instances(server, series)) == sent
+        assert_indexed_complete(server, slide.files)
 
 
 def test_a_stop_while_retrying_gives_up_with_slide_not_sent(tmp_path: Path) -> None:
     data = tmp_path / "data"
     create_lab_pki(TlsFiles(data / "tls"), default_hosts())
     slide = write_slide(tmp_path / "slide", "100005", label_for(5), seed=5, size=SIZE)
-    sender = SlideSender(Destination("127.0.0.1", closed_port(), RECEIVER, "VSCAN1"),
-                         lab_tls(data), timeout=5, backoff=Backoff(0.1, 0.5))
+    sender = sender_to(closed_port(), data, timeout=5, backoff=Backoff(0.1, 0.5))
     stop = threading.Event()
     threading.Timer(1.0, stop.set).start()
     with pytest.raises(SlideNotSent, match="stopped after"):
