@@ -4,6 +4,7 @@ image metadata; HTTPS with the lab CA and the scanner's bearer token."""
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,10 @@ class ScannerApi:
                  backoff: Backoff = Backoff(0.5, 10.0), timeout: float = 30.0) -> None:
         if not token:
             raise InvalidInput("no scanner token: give --token or set $SLIDEPACS_SCANNER_TOKEN")
-        verify: Any = str(ca) if ca is not None else True
         if ca is not None and not ca.is_file():
             raise InvalidInput(f"{ca}: no such CA certificate file (the lab CA is "
                                f"<data_path>/tls/ca.pem)")
+        verify = ssl.create_default_context(cafile=str(ca)) if ca is not None else True
         self._http = httpx.Client(base_url=base_url.rstrip("/"), verify=verify, timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"})
         self._attempts = attempts
