@@ -144,11 +144,12 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     quarantine = QuarantineService(unit_of_work, store, rules, ingest)
     gate = SlideGate(rules, unit_of_work)
     ingest.use_slide_gate(gate, quarantine.keep)
-    slide_outputs = SlideOutputs(rules, gate, settings.character_set.default,
-                                 settings.storage.data_path / SVS_OUTPUT_QUEUE)
-    bus.subscribe(InstanceStored, slide_outputs.on_instance_stored)
     query = QueryService(unit_of_work)
     retrieve = RetrieveService(unit_of_work, store, settings.character_set.default)
+    slide_outputs = SlideOutputs(rules, gate, settings.character_set.default,
+                                 settings.storage.data_path / SVS_OUTPUT_QUEUE,
+                                 retrieve=retrieve)
+    bus.subscribe(InstanceStored, slide_outputs.on_instance_stored)
     direct = DirectReader(engine)
     audit = AuditService(unit_of_work)
     frames = FrameService(unit_of_work, store, files=FrameFiles(direct))

@@ -1,10 +1,16 @@
-"""The "Image output format" of a sender (SPEC §4): every slide is archived as DICOM WSI;
-for a sender whose output format is SVS, the slide is also written as an SVS file, named by
-the sender's file-name template, in its file location — once the slide's instances have
-stopped arriving for :attr:`SlideOutputs.settle_seconds`.
+"""The "Image output format" and "File location" of a sender (SPEC §4): every slide is
+archived as DICOM WSI; when the sender has a file location, the slide is also written there,
+named by the sender's file-name template, once its instances have stopped arriving for
+:attr:`SlideOutputs.settle_seconds`:
 
-Tiles are copied, not re-encoded. The file appears atomically (written under a temporary
-name, fsynced, renamed). A slide waiting for its SVS copy is also noted durably, as one small
+- output format **SVS**: one SVS file ``<location>/<name>.svs`` (tiles copied, not
+  re-encoded);
+- output format **DICOM**: the slide's DICOM files as received, in a folder
+  ``<location>/<name>/`` as ``<name>-<n>.dcm`` (n = 1, 2, … in the series' instance order),
+  as the scanner documents' DICOM converter writes them to the image file share.
+
+Each file appears atomically (written under a temporary name, fsynced, renamed); a slide sent
+again replaces its files. A slide waiting for its SVS copy is also noted durably, as one small
 file per slide in the queue folder, before its first instance is acknowledged; at start the
 noted slides are written, so a crash or a stop loses no SVS copy.
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -20,8 +27,10 @@ from pathlib import Path
 
 from slidepacs.dicom.header import WSI_SOP_CLASS, read_header
 from slidepacs.domain.events import InstanceStored
+from slidepacs.domain.records import InstanceHeader
 from slidepacs.errors import SlidepacsError, StorageFailure
 from slidepacs.services.image_rules import ImageRulesService
+from slidepacs.services.retrieve import RetrieveService
 from slidepacs.services.slide_gate import SlideGate, image_id
 from slidepacs.storage import write_atomically
 
@@ -37,11 +46,15 @@ class _Pending:
 
 
 class SlideOutputs:
-    """Writes SVS copies of the slides of senders whose output format is SVS."""
+    """Writes the slides of senders with a file location there (SVS or DICOM files)."""
 
     def __init__(self, rules: ImageRulesService, gate: SlideGate, charset: str,
-                 queue_folder: Path, settle_seconds: float = 5.0) -> None:
+                 queue_folder: Path, settle_seconds: float = 5.0,
+                 retrieve: RetrieveService | None = None) -> None:
+        """``retrieve`` finds a slide's stored instances for DICOM output (without it, only
+        SVS output is written)."""
         self._rules = rules
+        self._retrieve = retrieve
         self._gate = gate
         self._charset = charset
         self._queue = queue_folder
@@ -52,11 +65,12 @@ class SlideOutputs:
         self._thread: threading.Thread | None = None
 
     def on_instance_stored(self, event: InstanceStored) -> None:
-        """Note a stored whole-slide instance of a sender that wants SVS: in memory, and
-        durably for the slide's first instance (one small file)."""
+        """Note a stored whole-slide instance of a sender with a file location: in memory,
+        and durably for the slide's first instance (one small file)."""
         if event.sop_class_uid != WSI_SOP_CLASS or not event.sender:
             return
-        if self._rules.output_of(event.sender)[0] != "svs":
+        output_format, location = self._rules.output_of(event.sender)
+        if not location or (output_format != "svs" and self._retrieve is None):
             return
         uid = event.series_instance_uid
         with self._lock:
@@ -110,12 +124,45 @@ class SlideOutputs:
         written = []
         for uid, pending in due.items():
             try:
-                written.append(self.write_svs(pending.path, pending.sender))
+                written += self.write_output(pending.path, pending.sender)
             except (SlidepacsError, OSError) as exc:
-                log.error("SVS of slide %s from %s not written: %s", uid, pending.sender, exc)
+                log.error("output of slide %s from %s not written: %s", uid, pending.sender,
+                          exc)
                 continue  # its note stays: tried again at the next start
             (self._queue / f"{uid}.json").unlink(missing_ok=True)
         return written
+
+    def write_output(self, instance: Path, sender: str) -> list[Path]:
+        """Write the slide that ``instance`` belongs to in the sender's output format and
+        file location; the files written (none when the sender has no location)."""
+        output_format, location = self._rules.output_of(sender)
+        if not location:
+            return []
+        if output_format == "svs":
+            return [self.write_svs(instance, sender)]
+        return self.write_dicom(instance, sender)
+
+    def write_dicom(self, instance: Path, sender: str) -> list[Path]:
+        """Copy the stored DICOM files of the slide that ``instance`` belongs to into
+        ``<location>/<name>/`` as ``<name>-<n>.dcm``; the files written."""
+        if self._retrieve is None:
+            return []
+        header = read_header(instance, self._charset).header
+        name = self._name(header, instance, sender)
+        folder = Path(self._rules.output_of(sender)[1]) / name
+        items = self._retrieve.instances(header.study.study_instance_uid,
+                                         header.series.series_instance_uid)
+        written = [write_atomically(folder / f"{name}-{number}.dcm",
+                                    lambda temporary, item=item: shutil.copyfile(item.path,
+                                                                                 temporary))
+                   for number, item in enumerate(items, start=1)]
+        log.info("slide %s from %s written as %d DICOM file(s) in %s",
+                 header.series.series_instance_uid, sender, len(written), folder)
+        return written
+
+    def _name(self, header: InstanceHeader, instance: Path, sender: str) -> str:
+        decision = self._rules.apply(sender, self._gate.values(header, instance))
+        return decision.file_name or image_id(header)
 
     def write_svs(self, instance: Path, sender: str) -> Path:
         """Write the slide that ``instance`` belongs to as SVS in the sender's file location,
@@ -124,9 +171,8 @@ class SlideOutputs:
         from slidepacs.wsi.svs_writer import write_svs
 
         header = read_header(instance, self._charset).header
-        decision = self._rules.apply(sender, self._gate.values(header, instance))
         folder = Path(self._rules.output_of(sender)[1])
-        target = folder / f"{decision.file_name or image_id(header)}.svs"
+        target = folder / f"{self._name(header, instance, sender)}.svs"
 
         def write(temporary: Path) -> None:
             with open_slide(instance) as slide:

@@ -168,8 +168,27 @@ def test_a_slide_waiting_for_its_svs_when_the_process_dies_gets_it_at_the_next_s
         restarted.close()
 
 
-def test_a_sender_with_dicom_output_gets_no_svs(app: AppContext, tmp_path: Path) -> None:
-    app.rules.set(SCANNER, RuleChanges(file_location=str(tmp_path / "slides")))
+def test_a_sender_with_dicom_output_gets_the_slides_dicom_files_in_a_folder_named_by_its_template(
+    app: AppContext, tmp_path: Path
+) -> None:
+    out = tmp_path / "slides"
+    app.rules.set(SCANNER, RuleChanges(file_location=str(out), barcode_regex=r"S\d{2}-\d{5}",
+                                       filename_template="{BARCODEID}_{IMAGEID}"))
+    svs = make_svs(tmp_path / "in.svs", SMALL)
+    report = import_slide(app, svs, sender=SCANNER)
+    with SvsSlide(svs) as original:
+        name = f"S26-04711_{original.metadata.image_id}"
+    written = app.slide_outputs.write_due(force=True)
+    assert sorted(p.name for p in written) == sorted(
+        f"{name}-{number}.dcm" for number in range(1, report.stored + 1))
+    assert [p.name for p in out.iterdir()] == [name]
+    copies = {pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in written}
+    assert copies == {ds.SOPInstanceUID for ds in stored_datasets(app)}
+    assert not list(out.rglob("*.tmp")) and not list(out.glob("*.svs"))
+    assert app.slide_outputs.write_due(force=True) == []  # written once
+
+
+def test_a_sender_without_a_file_location_gets_no_copy(app: AppContext, tmp_path: Path) -> None:
+    app.rules.set(SCANNER, RuleChanges(barcode_regex=r"S\d{2}-\d{5}"))
     import_slide(app, make_svs(tmp_path / "in.svs", SMALL), sender=SCANNER)
     assert app.slide_outputs.write_due(force=True) == []
-    assert not (tmp_path / "slides").exists()
