@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from slidepacs.services.certificates import TlsFiles, create_lab_pki, default_hosts
 from slidepacs.simulator.client import ScannerConfig
 from slidepacs.simulator.event_sender import EventSender, event_line
 from slidepacs.simulator.scanner import SimulatorOptions, VirtualScanner
+from slidepacs.simulator.sender import TlsClient
 from tests.cli import closed_port
 
 
@@ -118,3 +121,21 @@ def test_a_stop_abandons_the_slide_being_scanned_at_once(tmp_path: Path) -> None
     summary = scanner.run(stop)
     assert time.monotonic() - started < 5
     assert (summary.scanned, summary.abandoned, summary.sent) == (0, 1, 0)
+
+
+def test_events_go_over_tls_trusting_the_lab_ca(tmp_path: Path) -> None:
+    lab = TlsFiles(tmp_path / "tls")
+    create_lab_pki(lab, default_hosts())
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(lab.server_certificate, lab.server_key)
+    with socket.create_server(("127.0.0.1", 0)) as plain:
+        sender = EventSender("127.0.0.1", plain.getsockname()[1],
+                             TlsClient(lab.ca).context())
+        sender.start()
+        sender.send(event_line("Lab 1", "error", "QC_FAILED", "over TLS"))
+        plain.settimeout(15)
+        connection, _ = plain.accept()
+        with server_side.wrap_socket(connection, server_side=True) as secure, \
+                secure.makefile("rb") as stream:
+            assert json.loads(stream.readline())["message"] == "over TLS"
+        sender.stop(flush_seconds=0.1)

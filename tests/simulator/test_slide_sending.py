@@ -4,6 +4,7 @@ when the archive is down at first."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
@@ -147,3 +148,24 @@ def test_a_virtual_scanner_sends_every_slide_that_passes_qc_and_only_those(
                        params={"Modality": "SM", "includefield": "00200011"}, timeout=30).json()
     numbers = sorted(str(s["00200011"]["Value"][0]) for s in answer)
     assert numbers == sorted(summary.image_ids)
+
+
+def test_a_slide_whose_association_dies_mid_slide_is_sent_again_complete(
+    tmp_path: Path
+) -> None:
+    data, port = tmp_path / "data", closed_port()
+    slide = write_slide(tmp_path / "slide", "100006", label_for(6), seed=6, size=(8192, 8192),
+                        tile_pool=None)
+    attempts: list[int] = []
+    with ServeProcess(tmp_path / "server", data, slide_receiver_port=port) as server:
+        sender = sender_to(port, data, timeout=10, backoff=Backoff(0.2, 1.0))
+        sending = threading.Thread(target=lambda: attempts.append(
+            sender.send(slide.files, threading.Event())))
+        sending.start()
+        time.sleep(0.3)  # the first instance (the base level, ~20 MB) is on its way
+        server.stop(signal.SIGKILL)
+    assert not attempts, "the slide went through before the archive died: make it bigger"
+    with ServeProcess(tmp_path / "server", data, slide_receiver_port=port) as server:
+        sending.join(120)
+        assert attempts and attempts[0] > 1
+        assert_indexed_complete(server, slide.files)
