@@ -44,7 +44,7 @@ def simulate(
     racks: Annotated[int, typer.Option(min=1, max=15, help="Racks loaded.")] = 15,
     slides_per_rack: Annotated[int, typer.Option(min=1, max=30, help="Slides per rack.")] = 30,
     priority_racks: Annotated[int, typer.Option(min=0, max=3,
-                                                help="Racks scanned first (the first N).")] = 0,
+                                                help="Racks scanned first (the last N loaded).")] = 0,
     speed: Annotated[float, typer.Option(min=0.001, help="Times faster than the real scanner "
                                          "(81 slides/hour at 1).")] = 1.0,
     slides: Annotated[int | None, typer.Option(min=1, help="Stop after this many slides.")

@@ -54,7 +54,7 @@ class SimulatorOptions:
 
     racks: int = 15
     slides_per_rack: int = 30
-    priority_racks: int = 0          # the first N racks loaded get priority (0-3)
+    priority_racks: int = 0          # the last N racks loaded get priority (0-3)
     speed: float = 1.0               # times faster than the real scanner
     slides: int | None = None        # stop after this many slides (None: when racks run out)
     continuous: bool = False         # reload finished racks (scan until stopped)
@@ -193,8 +193,9 @@ class VirtualScanner:
     def _load_racks(self) -> None:
         for _ in range(self._racks.positions):
             self._racks.load()
-        for position in range(1, min(self.options.priority_racks, self._racks.positions) + 1):
-            self._racks.prioritise(position)
+        rush = min(self.options.priority_racks, self._racks.positions)
+        for position in range(self._racks.positions, self._racks.positions - rush, -1):
+            self._racks.prioritise(position)  # the last racks put in jump the queue
 
     # -- one slide ----------------------------------------------------------------------------
 
@@ -271,13 +272,15 @@ class VirtualScanner:
                        scanned_at: datetime) -> None:
         if self.api is None:
             return
+        read = {"barcode": slide.barcode, "symbology": slide.symbology.value} \
+            if slide.barcode_in_header else {}  # else the scanner did not read the label
         body = {
-            "image_id": slide.image_id, "barcode": slide.barcode,
+            "image_id": slide.image_id, **read,
             "scanned_at": scanned_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "rack": slot.rack, "slot": slot.slot, "priority": slot.priority, "qc": "passed",
             "magnification": int(MAGNIFICATION), "mpp": SCANNER_MPP, "width": slide.width,
             "height": slide.height, "scan_seconds": round(timing.scan * self.options.speed, 1),
-            "file_size": slide.file_size, "symbology": slide.symbology.value,
+            "file_size": slide.file_size,
         }
         try:
             self.api.post_image(body)

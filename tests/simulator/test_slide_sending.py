@@ -169,3 +169,25 @@ def test_a_slide_whose_association_dies_mid_slide_is_sent_again_complete(
         sending.join(120)
         assert attempts and attempts[0] > 1
         assert_indexed_complete(server, slide.files)
+
+
+def test_priority_racks_are_scanned_first_and_the_same_seed_scans_the_same_slides(
+    archive: tuple[ServeProcess, int], tmp_path: Path
+) -> None:
+    _, port = archive
+    options = SimulatorOptions(racks=3, slides_per_rack=2, priority_racks=2, speed=100_000,
+                               qc_failure_rate=0.5, incident_rate=0, seed=5, slide_size=(512, 512))
+    runs = []
+    for _ in range(2):
+        reports: list[tuple[int, int, bool, str, bool]] = []
+        scanner = VirtualScanner(options, config=config_for(port),
+                                 tls=lab_tls(tmp_path / "data"))
+        scanner.on_slide = lambda r: reports.append(
+            (r.slot.rack, r.slot.slot, r.slot.priority, r.barcode, r.qc_passed))
+        scanner.run(threading.Event())
+        runs.append(reports)
+    assert runs[0] == runs[1]
+    assert [(rack, slot, priority) for rack, slot, priority, *_ in runs[0]] == [
+        (3, 1, True), (3, 2, True), (2, 1, True), (2, 2, True), (1, 1, False), (1, 2, False)]
+    assert len({barcode for *_, barcode, _ in runs[0]}) == 6
+    assert {passed for *_, passed in runs[0]} == {True, False}
