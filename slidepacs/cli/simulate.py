@@ -142,21 +142,24 @@ def _run_with_progress(scanner: VirtualScanner, options: SimulatorOptions) -> Su
 
         scanner.on_slide = scanned
 
+        finished = threading.Event()  # not Thread.join: a Ctrl-C inside it can end the wait
+
         def work() -> None:
             try:
                 result.append(scanner.run(stop))
             except BaseException as exc:  # reported by the main thread
                 failure.append(exc)
+            finally:
+                finished.set()
 
-        thread = threading.Thread(target=work, name="virtual-scanner")
-        thread.start()
+        threading.Thread(target=work, name="virtual-scanner", daemon=True).start()
         try:
-            while thread.is_alive():
-                thread.join(0.2)
+            while not finished.wait(0.2):
+                pass
         except KeyboardInterrupt:
-            console.print("stopping: the slide being scanned is abandoned…")
+            console.print("stopping: the slide in progress is abandoned…")
             stop.set()
-            thread.join()
+            finished.wait()
     if failure:
         raise failure[0]
     return result[0]
@@ -165,7 +168,9 @@ def _run_with_progress(scanner: VirtualScanner, options: SimulatorOptions) -> Su
 def _print_summary(summary: Summary) -> None:
     table = Table(title="Virtual scanner", show_header=False)
     rows = [("slides scanned", summary.scanned), ("sent", summary.sent),
-            ("QC failed (not sent)", summary.qc_failed), ("send retries", summary.retries),
+            ("QC failed (not sent)", summary.qc_failed),
+            ("not sent (stopped while retrying)", summary.not_sent),
+            ("send retries", summary.retries),
             ("abandoned at stop", summary.abandoned),
             ("MB sent", f"{summary.bytes_sent / 1e6:.1f}"),
             ("MB/s", f"{summary.megabytes_per_second:.1f}"),

@@ -90,7 +90,8 @@ class Summary:
     scanned: int = 0
     sent: int = 0
     qc_failed: int = 0
-    retries: int = 0
+    not_sent: int = 0                # given up at a stop while retrying
+    retries: int = 0                 # failed send attempts that were tried again
     abandoned: int = 0
     bytes_sent: int = 0
     metadata_posted: int = 0
@@ -254,6 +255,8 @@ class VirtualScanner:
         try:
             attempts = self._slide_sender().send(slide.files, stop)
         except SlideNotSent as exc:
+            self.summary.not_sent += 1
+            self.summary.retries += exc.attempts - 1
             self.summary.errors.append(f"slide {slide.image_id} not sent: {exc}")
             self._event("error", "SEND_FAILED", f"Slide {slide.image_id} not sent: {exc}",
                         image_id=slide.image_id)

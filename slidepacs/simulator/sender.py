@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class SlideNotSent(SlidepacsError):
-    """A slide could not be stored completely (the message says why)."""
+    """A slide could not be stored completely (the message says why) in ``attempts``."""
+
+    def __init__(self, message: str, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.attempts = attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,8 @@ class SlideSender:
             except SlideNotSent as exc:
                 log.warning("slide not sent (attempt %d): %s", attempt, exc)
                 if not self.backoff.wait(attempt, stop):
-                    raise SlideNotSent(f"stopped after {attempt} attempts: {exc}") from None
+                    raise SlideNotSent(f"stopped after {attempt} attempts: {exc}",
+                                       attempt) from None
 
     def abort(self) -> None:
         """Abort the association in flight (shutdown)."""

@@ -3,11 +3,14 @@ slide receiver with the lab CA of the configuration, a summary table, clear erro
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
 
-from tests.cli import closed_port, run_slidepacs
+from tests.cli import SLIDEPACS, clean_environment, closed_port, run_slidepacs
 from tests.serve_process import ServeProcess
 
 
@@ -41,3 +44,17 @@ def test_simulate_without_a_token_says_so(tmp_path: Path) -> None:
     result = run_slidepacs("scanner", "simulate", "--ca", ca, cwd=tmp_path)
     assert result.returncode == 1
     assert "no scanner token" in result.stderr
+
+
+def test_ctrl_c_while_the_receiver_is_down_stops_with_a_summary(tmp_path: Path) -> None:
+    assert run_slidepacs("tls", "init", cwd=tmp_path).returncode == 0
+    process = subprocess.Popen(
+        [str(SLIDEPACS), "scanner", "simulate", "--receiver", f"127.0.0.1:{closed_port()}",
+         "--speed", "100000", "--qc-failure-rate", "0", "--slide-size", "512x512"],
+        cwd=tmp_path, env=clean_environment(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    time.sleep(4)  # the first slide is being retried
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 1, out
+    assert "stopping" in out and "not sent (stopped while retrying) │ 1" in out
