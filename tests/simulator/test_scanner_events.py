@@ -139,3 +139,20 @@ def test_events_go_over_tls_trusting_the_lab_ca(tmp_path: Path) -> None:
                 secure.makefile("rb") as stream:
             assert json.loads(stream.readline())["message"] == "over TLS"
         sender.stop(flush_seconds=0.1)
+
+
+def test_continuous_loading_swaps_finished_racks_until_the_slide_limit(
+    listener: LineListener
+) -> None:
+    config = ScannerConfig("Lab 1", 1, "127.0.0.1", closed_port(), "SVS_STORE_SCP", "VSCAN1",
+                           False, "DICOM", "127.0.0.1", listener.port, 0, 15.0)
+    options = SimulatorOptions(racks=2, slides_per_rack=2, continuous=True, slides=7,
+                               speed=100_000, qc_failure_rate=1.0, incident_rate=0.0)
+    slots: list[tuple[int, int]] = []
+    scanner = VirtualScanner(options, config=config)
+    scanner.on_slide = lambda report: slots.append((report.slot.rack, report.slot.slot))
+    summary = scanner.run(threading.Event())
+    assert summary.scanned == 7
+    assert slots == [(1, 1), (1, 2), (2, 1), (2, 2), (1, 1), (1, 2), (2, 1)]
+    loaded = [line for line in listener.wait_for(18) if line["code"] == "RACK_LOADED"]
+    assert [line["rack"] for line in loaded] == [1, 2]
