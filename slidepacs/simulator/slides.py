@@ -23,7 +23,8 @@ SCANNER_MPP = 0.26
 MAGNIFICATION = 40.0
 DEFAULT_SIZE = (4096, 2560)  # base level pixels: about 5 MB of JPEG tiles plus label and macro
 TILE = 256
-TILE_POOL = 48  # distinct base-level tiles generated per slide, then reused (fast)
+TILE_POOL = 48  # distinct base-level tiles, generated once and reused by every slide (fast)
+POOLS = 8       # slides fall into this many families sharing one tile pool
 MACRO_TISSUE_PIXELS = 580
 
 
@@ -100,7 +101,8 @@ def write_slide(folder: Path, image_id: str, label: PrintedLabel, *, seed: int,
                      missing=_glass_corners(width, height) if sparse else frozenset())
     when = scanned_at or datetime.now()
     labelled = label_image(label, turned=seed % 4 == 3)
-    source = SyntheticSlide(spec, label=labelled, overview=macro_image(labelled, _tissue(spec)))
+    source = SyntheticSlide(spec, label=labelled, overview=macro_image(labelled, _tissue(spec)),
+                            pool=_shared_pool(seed) if tile_pool else None)
     source.metadata = replace(
         source.metadata, image_id=image_id, scanner_serial=identity.serial,
         acquired=when.strftime("%Y%m%d%H%M%S"),
@@ -110,6 +112,15 @@ def write_slide(folder: Path, image_id: str, label: PrintedLabel, *, seed: int,
     files = to_dicom(source, folder, DicomOptions(sparse=sparse, created=when, workers=1))
     return ScannedSlide(image_id, label, barcode_in_header, tuple(files), width, height,
                         sum(path.stat().st_size for path in files))
+
+
+_POOLS: dict[int, dict[int, bytes]] = {}
+
+
+def _shared_pool(seed: int) -> dict[int, bytes]:
+    """The encoded base tiles shared by a family of slides (a dict stays consistent under
+    concurrent scanners: at worst a tile is made twice)."""
+    return _POOLS.setdefault(seed % POOLS, {})
 
 
 def _tissue(spec: SlideSpec) -> np.ndarray:

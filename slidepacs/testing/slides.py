@@ -55,8 +55,11 @@ class SyntheticSlide:
     """A procedurally generated :class:`~slidepacs.wsi.model.SlideSource`."""
 
     def __init__(self, spec: SlideSpec, label: np.ndarray | None = None,
-                 overview: np.ndarray | None = None) -> None:
-        """``label`` and ``overview`` (RGB arrays) replace the generated label and macro."""
+                 overview: np.ndarray | None = None,
+                 pool: dict[int, bytes] | None = None) -> None:
+        """``label`` and ``overview`` (RGB arrays) replace the generated label and macro;
+        ``pool`` shares the encoded tiles of ``spec.tile_pool`` between slides of one tile
+        size and codec (faster, but their base tiles then come from the first slide)."""
         self.spec = spec
         self._label, self._overview = label, overview
         rng = np.random.default_rng(spec.seed)
@@ -77,7 +80,7 @@ class SyntheticSlide:
             jpeg_quality=spec.quality, properties={"ScanScope ID": "SYN-0001"},
             icc_profile=spec.icc_profile,
         )
-        self._pool: dict[int, bytes] = {}
+        self._pool: dict[int, bytes] = {} if pool is None else pool
 
     def pixels(self, downsample: float, x0: int, y0: int, width: int, height: int,
                noise_seed: int) -> np.ndarray:
