@@ -82,8 +82,9 @@ def simulate(
         else:
             from slidepacs.simulator.client import ScannerApi
 
-            api = ScannerApi(api_url, token or os.environ.get("SLIDEPACS_SCANNER_TOKEN", ""),
-                             tls.ca)
+            from slidepacs.config import SCANNER_TOKEN_ENV
+
+            api = ScannerApi(api_url, token or os.environ.get(SCANNER_TOKEN_ENV, ""), tls.ca)
             scanner = VirtualScanner(options, api=api, tls=tls)
         summary = _run_with_progress(scanner, options)
     _print_summary(summary)
@@ -174,7 +175,8 @@ def _print_summary(summary: Summary) -> None:
             ("abandoned at stop", summary.abandoned),
             ("MB sent", f"{summary.bytes_sent / 1e6:.1f}"),
             ("MB/s", f"{summary.megabytes_per_second:.1f}"),
-            ("metadata posted", summary.metadata_posted), ("heartbeats", summary.heartbeats),
+            ("metadata posted", summary.metadata_posted),
+            ("metadata joined to images", summary.metadata_joined), ("heartbeats", summary.heartbeats),
             ("events sent", summary.events_sent), ("events dropped", summary.events_dropped),
             ("seconds", f"{summary.seconds:.1f}")]
     for label, value in rows:

@@ -95,6 +95,7 @@ class Summary:
     abandoned: int = 0
     bytes_sent: int = 0
     metadata_posted: int = 0
+    metadata_joined: int = 0         # the archive had the slide's images when it got them
     events_sent: int = 0
     events_dropped: int = 0
     heartbeats: int = 0
@@ -286,8 +287,9 @@ class VirtualScanner:
             "file_size": slide.file_size,
         }
         try:
-            self.api.post_image(body)
+            answer = self.api.post_image(body)
             self.summary.metadata_posted += 1
+            self.summary.metadata_joined += bool(answer.get("joined"))
         except SlidepacsError as exc:
             self.summary.errors.append(f"metadata of slide {slide.image_id} not posted: {exc}")
 
