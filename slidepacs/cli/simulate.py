@@ -80,9 +80,8 @@ def simulate(
             config = _fixed_config(receiver, name, called_ae, calling_ae, sparse)
             scanner = VirtualScanner(options, config=config, tls=tls)
         else:
-            from slidepacs.simulator.client import ScannerApi
-
             from slidepacs.config import SCANNER_TOKEN_ENV
+            from slidepacs.simulator.client import ScannerApi
 
             api = ScannerApi(api_url, token or os.environ.get(SCANNER_TOKEN_ENV, ""), tls.ca)
             scanner = VirtualScanner(options, api=api, tls=tls)
