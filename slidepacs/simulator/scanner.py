@@ -162,8 +162,7 @@ class VirtualScanner:
             beats.join(10)
             if self._events is not None:
                 self._events.stop()
-                self.summary.events_sent = self._events.sent
-                self.summary.events_dropped = self._events.dropped
+                self._count_events(self._events)
             if self.options.work_dir is None:
                 shutil.rmtree(work, ignore_errors=True)
             self.summary.seconds = time.monotonic() - started
@@ -306,9 +305,11 @@ class VirtualScanner:
         self.summary.config_pulls += 1
         if changed:
             with self._lock:
-                self.config = config
+                before, self.config = self.config, config
                 self._sender = None  # rebuilt for the new destination
             log.info("configuration version %s pulled", config.version)
+            if self._events is not None and before is not None and _events_moved(before, config):
+                self._retarget_events()
 
     def _slide_sender(self) -> SlideSender:
         config = self._config()
@@ -347,7 +348,23 @@ class VirtualScanner:
         sender.start()
         return sender
 
+    def _retarget_events(self) -> None:
+        """The event receiver moved: send to the new one (what was queued is given 2 s)."""
+        old, self._events = self._events, self._event_sender()
+        if old is not None:
+            old.stop()
+            self._count_events(old)
+
+    def _count_events(self, sender: EventSender) -> None:
+        self.summary.events_sent += sender.sent
+        self.summary.events_dropped += sender.dropped + sender.pending
+
     def _event(self, severity: str, code: str, message: str, **fields: object) -> None:
         if self._events is not None:
             self._events.send(event_line(self._config().scanner, severity, code, message,
                                          **fields))
+
+
+def _events_moved(before: ScannerConfig, after: ScannerConfig) -> bool:
+    return (before.events_host, before.events_port, before.events_tls_port) != (
+        after.events_host, after.events_port, after.events_tls_port)

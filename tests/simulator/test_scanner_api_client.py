@@ -17,7 +17,7 @@ from slidepacs.simulator.scanner import SimulatorOptions, VirtualScanner
 from slidepacs.simulator.sender import TlsClient
 from tests.cli import closed_port
 from tests.serve_process import ServeProcess
-from tests.simulator.api_stand_in import TOKEN, ApiStandIn
+from tests.simulator.stand_ins import TOKEN, ApiStandIn, LineListener
 
 
 def test_the_config_is_pulled_once_and_then_answered_not_modified(tmp_path: Path) -> None:
@@ -77,3 +77,23 @@ def test_a_scanner_beats_pulls_a_changed_config_and_posts_metadata_of_sent_slide
     assert {"rack", "slot", "barcode", "symbology", "scan_seconds", "file_size"} <= set(images[0])
     assert summary.heartbeats >= 2 and api_server.posted["/heartbeat"][0]["state"]
     assert scanner.config is not None and scanner.config.version == 9
+
+
+def test_a_scanner_follows_the_event_receiver_to_its_new_port(tmp_path: Path) -> None:
+    first, second = LineListener(), LineListener()
+    with ApiStandIn(tmp_path, events_port=first.port) as api_server:
+        api = ScannerApi(api_server.url, TOKEN, api_server.lab.ca)
+        options = SimulatorOptions(racks=1, slides_per_rack=4, speed=60, qc_failure_rate=1.0,
+                                   incident_rate=0, seed=1)
+
+        def move() -> None:
+            api_server.events_port, api_server.version = second.port, 8
+
+        threading.Timer(0.5, move).start()
+        summary = VirtualScanner(options, api=api).run(threading.Event())
+    codes_first = [line["code"] for line in first.wait_for(1)]
+    codes_second = [line["code"] for line in second.wait_for(2)]
+    assert codes_first[0] == "SCANNER_STARTED"
+    assert codes_second[-1] == "SCANNER_STOPPED" and "QC_FAILED" in codes_second
+    assert summary.events_sent == len(first.lines) + len(second.lines)
+    assert summary.events_dropped == 0

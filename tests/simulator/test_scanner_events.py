@@ -19,35 +19,7 @@ from slidepacs.simulator.event_sender import EventSender, event_line
 from slidepacs.simulator.scanner import SimulatorOptions, VirtualScanner
 from slidepacs.simulator.sender import TlsClient
 from tests.cli import closed_port
-
-
-class LineListener:
-    """A TCP listener collecting the lines it receives (a stand-in event receiver)."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.lines: list[dict] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._read, args=(connection,), daemon=True).start()
-
-    def _read(self, connection: socket.socket) -> None:
-        with connection, connection.makefile("rb") as stream:
-            for line in stream:
-                self.lines.append(json.loads(line))
-
-    def wait_for(self, count: int, seconds: float = 10.0) -> list[dict]:
-        deadline = time.monotonic() + seconds
-        while len(self.lines) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.lines
+from tests.simulator.stand_ins import LineListener
 
 
 @pytest.fixture

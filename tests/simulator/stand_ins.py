@@ -1,12 +1,14 @@
-"""A stand-in scanner API over HTTPS with the lab PKI, following docs/scanner-api.md, for
-testing the virtual scanner's client until the real API runs in tests: bearer token (401),
-``GET /config`` with ETag / 304, ``POST /heartbeat``, ``POST /images``."""
+"""Stand-ins for the virtual scanner's tests: a scanner API over HTTPS with the lab PKI,
+following docs/scanner-api.md (bearer token → 401, ``GET /config`` with ETag / 304,
+``POST /heartbeat``, ``POST /images``), and a TCP listener collecting event lines."""
 
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -98,3 +100,32 @@ class ApiStandIn:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class LineListener:
+    """A TCP listener collecting the lines it receives (a stand-in event receiver)."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.lines: list[dict] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._read, args=(connection,), daemon=True).start()
+
+    def _read(self, connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as stream:
+            for line in stream:
+                self.lines.append(json.loads(line))
+
+    def wait_for(self, count: int, seconds: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + seconds
+        while len(self.lines) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.lines
