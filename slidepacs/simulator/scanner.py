@@ -24,7 +24,7 @@ from pathlib import Path
 from slidepacs.errors import SlidepacsError
 from slidepacs.simulator.client import ScannerApi, ScannerConfig
 from slidepacs.simulator.event_sender import EventSender, event_line
-from slidepacs.simulator.labels import label_for
+from slidepacs.simulator.labels import PrintedLabel, label_for
 from slidepacs.simulator.racks import Racks, SlotRef
 from slidepacs.simulator.sender import Destination, SlideNotSent, SlideSender, TlsClient
 from slidepacs.simulator.slides import (
@@ -81,6 +81,20 @@ class SlideReport:
     file_size: int
     barcode: str
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What is drawn for a slide before it is scanned."""
+
+    image_id: str
+    number: int
+    label: PrintedLabel
+    timing: SlideTiming
+    qc_passed: bool
+    incident: bool
+    with_barcode: bool
+    scanned_at: datetime
 
 
 @dataclass
@@ -204,50 +218,58 @@ class VirtualScanner:
                     work: Path) -> SlideReport | None:
         """Scan, QC, send, post: the slide's report, or None when it was abandoned."""
         began = time.monotonic()
-        timing = self._timing.next_slide()
-        image_id = str(self._first_image_id + number)
-        label = label_for(int(image_id) % 1_000_000)
-        qc_passed = self._random.random() >= self.options.qc_failure_rate
-        incident = self._random.random() < self.options.incident_rate
-        with_barcode = self._random.random() >= self.options.omit_barcode_rate
-        self._event("info", "SCAN_STARTED", f"Scanning slide {image_id}", image_id=image_id,
-                    rack=slot.rack, slot=slot.slot, barcode=label.barcode)
-        if incident:
-            severity, code, message = self._random.choice(INCIDENTS)
-            self._event(severity, code, message, image_id=image_id, rack=slot.rack,
-                        slot=slot.slot)
-        scanned_at = datetime.now(timezone.utc)
-        folder = work / image_id
-        slide = None
-        if qc_passed:
-            shutil.rmtree(folder, ignore_errors=True)
-            slide = write_slide(folder, image_id, label, seed=self.options.seed * 100_003 + number,
-                                sparse=self._config().sparse, size=self.options.slide_size,
-                                barcode_in_header=with_barcode, identity=self.options.identity,
-                                scanned_at=scanned_at.astimezone().replace(tzinfo=None))
-        if stop.wait(max(0.0, timing.total - (time.monotonic() - began))):
+        plan = self._plan(slot, number)
+        slide = self._capture(plan, work) if plan.qc_passed else None
+        if stop.wait(max(0.0, plan.timing.total - (time.monotonic() - began))):
             self.summary.abandoned += 1
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(work / plan.image_id, ignore_errors=True)
             return None
         self.summary.scanned += 1
-        if not qc_passed or slide is None:
+        if slide is None:
             self.summary.qc_failed += 1
             self._event("error", "QC_FAILED", "Focus quality below threshold; slide not sent",
-                        image_id=image_id, rack=slot.rack, slot=slot.slot)
-            return SlideReport(image_id, slot, False, False, 0, 0, label.barcode,
+                        image_id=plan.image_id, rack=slot.rack, slot=slot.slot)
+            return SlideReport(plan.image_id, slot, False, False, 0, 0, plan.label.barcode,
                                time.monotonic() - began)
         try:
             attempts = self._send(slide, stop)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        sent = attempts > 0
-        if sent:
-            self._post_metadata(slide, slot, timing, scanned_at)
-            self._event("info", "SCAN_COMPLETED", f"Slide {image_id} scanned and sent",
-                        image_id=image_id, rack=slot.rack, slot=slot.slot,
-                        barcode=label.barcode)
-        return SlideReport(image_id, slot, True, sent, attempts, slide.file_size if sent else 0,
-                           label.barcode, time.monotonic() - began)
+            shutil.rmtree(work / plan.image_id, ignore_errors=True)
+        if attempts:
+            self._post_metadata(slide, slot, plan)
+            self._event("info", "SCAN_COMPLETED", f"Slide {plan.image_id} scanned and sent",
+                        image_id=plan.image_id, rack=slot.rack, slot=slot.slot,
+                        barcode=plan.label.barcode)
+        return SlideReport(plan.image_id, slot, True, attempts > 0, attempts,
+                           slide.file_size if attempts else 0, plan.label.barcode,
+                           time.monotonic() - began)
+
+    def _plan(self, slot: SlotRef, number: int) -> _Plan:
+        """Draw the slide's times, QC outcome and incidents; announce it."""
+        image_id = str(self._first_image_id + number)
+        plan = _Plan(image_id, number, label_for(int(image_id) % 1_000_000),
+                     self._timing.next_slide(),
+                     qc_passed=self._random.random() >= self.options.qc_failure_rate,
+                     incident=self._random.random() < self.options.incident_rate,
+                     with_barcode=self._random.random() >= self.options.omit_barcode_rate,
+                     scanned_at=datetime.now(timezone.utc))
+        self._event("info", "SCAN_STARTED", f"Scanning slide {image_id}", image_id=image_id,
+                    rack=slot.rack, slot=slot.slot, barcode=plan.label.barcode)
+        if plan.incident:
+            severity, code, message = self._random.choice(INCIDENTS)
+            self._event(severity, code, message, image_id=image_id, rack=slot.rack,
+                        slot=slot.slot)
+        return plan
+
+    def _capture(self, plan: _Plan, work: Path) -> ScannedSlide:
+        """Write the slide's DICOM instances into ``work/<image ID>``."""
+        folder = work / plan.image_id
+        shutil.rmtree(folder, ignore_errors=True)
+        return write_slide(folder, plan.image_id, plan.label,
+                           seed=self.options.seed * 100_003 + plan.number,
+                           sparse=self._config().sparse, size=self.options.slide_size,
+                           barcode_in_header=plan.with_barcode, identity=self.options.identity,
+                           scanned_at=plan.scanned_at.astimezone().replace(tzinfo=None))
 
     def _send(self, slide: ScannedSlide, stop: threading.Event) -> int:
         """Send the slide (retrying); the attempts it took, 0 when stopped before it was."""
@@ -271,18 +293,17 @@ class VirtualScanner:
                         image_id=slide.image_id)
         return attempts
 
-    def _post_metadata(self, slide: ScannedSlide, slot: SlotRef, timing: SlideTiming,
-                       scanned_at: datetime) -> None:
+    def _post_metadata(self, slide: ScannedSlide, slot: SlotRef, plan: _Plan) -> None:
         if self.api is None:
             return
         read = {"barcode": slide.barcode, "symbology": slide.symbology.value} \
             if slide.barcode_in_header else {}  # else the scanner did not read the label
         body = {
             "image_id": slide.image_id, **read,
-            "scanned_at": scanned_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "scanned_at": plan.scanned_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "rack": slot.rack, "slot": slot.slot, "priority": slot.priority, "qc": "passed",
             "magnification": int(MAGNIFICATION), "mpp": SCANNER_MPP, "width": slide.width,
-            "height": slide.height, "scan_seconds": round(timing.scan * self.options.speed, 1),
+            "height": slide.height, "scan_seconds": round(plan.timing.scan * self.options.speed, 1),
             "file_size": slide.file_size,
         }
         try:
