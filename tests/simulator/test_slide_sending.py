@@ -151,7 +151,7 @@ def test_a_virtual_scanner_sends_every_slide_that_passes_qc_and_only_those(
 
 
 def test_a_slide_whose_association_dies_mid_slide_is_sent_again_complete(
-    tmp_path: Path
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     data, port = tmp_path / "data", closed_port()
     slide = write_slide(tmp_path / "slide", "100006", label_for(6), seed=6, size=(8192, 8192),
@@ -169,6 +169,8 @@ def test_a_slide_whose_association_dies_mid_slide_is_sent_again_complete(
         sending.join(120)
         assert attempts and attempts[0] > 1
         assert_indexed_complete(server, slide.files)
+    first_failure = next(r.getMessage() for r in caplog.records if "attempt 1" in r.getMessage())
+    assert "ended while sending" in first_failure  # killed mid-slide, not before it began
 
 
 def test_priority_racks_are_scanned_first_and_the_same_seed_scans_the_same_slides(
