@@ -41,6 +41,7 @@ from slidepacs.services.quarantine import QuarantineService
 from slidepacs.services.query import QueryService
 from slidepacs.services.rendering import RenderService
 from slidepacs.services.retrieve import RetrieveService
+from slidepacs.services.scanners import ScannerService
 from slidepacs.services.series_images import SeriesImageService
 from slidepacs.services.sessions import SessionService
 from slidepacs.services.slide_gate import SlideGate
@@ -92,6 +93,7 @@ class AppContext:
     series_images: SeriesImageService
     slide_view: SlideViewService
     printing: PrintService
+    scanners: ScannerService
 
     def close(self) -> None:
         """Release database connections."""
@@ -155,6 +157,8 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
     frames = FrameService(unit_of_work, store, files=FrameFiles(direct))
     accounts = AccountService(unit_of_work, audit)
     rendering = RenderService(retrieve, frames, query)
+    scanners = ScannerService(unit_of_work, rules, audit, settings)
+    bus.subscribe(InstanceStored, scanners.on_instance_stored)
     return AppContext(
         settings=settings,
         engine=engine,
@@ -187,6 +191,7 @@ def build_context(settings: Settings, create_schema: bool = True) -> AppContext:
         series_images=SeriesImageService(retrieve),
         slide_view=SlideViewService(query, retrieve, rendering),
         printing=PrintService(unit_of_work, audit, settings.print_queue_path, settings.print.dpi),
+        scanners=scanners,
     )
 
 
@@ -261,7 +266,8 @@ def tls_files(settings: Settings) -> tuple[Path, Path, Path]:
 def ensure_lab_pki(settings: Settings) -> bool:
     """Create the lab PKI on first start when a TLS listener needs it; True if created."""
     wants_tls = (settings.dicom.tls or (settings.slide_receiver.enabled and settings.slide_receiver.tls)
-                 or (settings.http.enabled and settings.http.tls))
+                 or (settings.http.enabled and settings.http.tls)
+                 or (settings.scanner_api.enabled and settings.scanner_api.tls))
     lab = TlsFiles(settings.tls_folder)
     if not wants_tls or not settings.tls_uses_lab_pki or lab.complete():
         return False

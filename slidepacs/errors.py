@@ -55,3 +55,7 @@ class MigrationRequired(IndexFailure):
 
 class AccessDenied(SlidepacsError):
     """Who is asking may not do this: wrong credentials, a locked account, a missing role."""
+
+
+class NotAuthenticated(AccessDenied):
+    """No credentials, or credentials that identify no one (a missing or wrong token)."""

@@ -38,6 +38,13 @@ def run_slidepacs(
     )
 
 
+def slidepacs_output(*args: str | Path, cwd: Path) -> str:
+    """The standard output of ``slidepacs ARGS``, which must succeed."""
+    result = run_slidepacs(*args, cwd=cwd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def toml_config(
     folder: Path, data_path: Path, backup_paths: list[Path] | None = None, database_url: str = ""
 ) -> Path:

@@ -9,7 +9,8 @@ import typer
 
 from slidepacs import __version__
 from slidepacs.cli import (
-    admin, ae, archive, convert, forward, http, print_jobs, rules, serve, simulate, tls, users,
+    admin, ae, archive, convert, forward, http, print_jobs, rules, scanners, serve, simulate,
+    tls, users,
 )
 from slidepacs.cli.context import CliState
 
@@ -36,11 +37,9 @@ app.add_typer(tls.tls_app, name="tls")
 app.add_typer(http.http_app, name="http")
 app.add_typer(users.user_app, name="user")
 app.add_typer(print_jobs.print_app, name="print")
+app.add_typer(scanners.scanner_app, name="scanner")
 app.command("audit")(users.audit_command)
-# The `scanner` group (scanners.py, scanner administration) gets `simulate` from simulate.py.
-scanner_app = typer.Typer(help="Slide scanners.", no_args_is_help=True)
-scanner_app.command("simulate")(simulate.simulate)
-app.add_typer(scanner_app, name="scanner")
+scanners.scanner_app.command("simulate")(simulate.simulate)
 
 
 def _version(value: bool) -> None:

@@ -32,6 +32,7 @@ def serve(ctx: typer.Context) -> None:
         ensure_lab_pki,
     )
     from slidepacs.config import mask_url
+    from slidepacs.scanner.server import ScannerApiServer
     from slidepacs.web.server import HttpServer
 
     stop = threading.Event()
@@ -59,6 +60,11 @@ def serve(ctx: typer.Context) -> None:
             http.start()
             running.callback(http.stop)
             listening += http.describe()
+        if settings.scanner_api.enabled:
+            scanner_api = ScannerApiServer(app)
+            scanner_api.start()
+            running.callback(scanner_api.stop)
+            listening += scanner_api.describe()
         console.print("[bold green]slidepacs is running[/bold green]")
         for line in listening:
             console.print(f"  {line}", highlight=False)

@@ -23,6 +23,7 @@ from slidepacs.index.frames import DELETE_FRAMES, INSERT_FRAMES, FrameRepository
 from slidepacs.index.image_rules import ImageRulesRepository
 from slidepacs.index.print_jobs import PrintJobRepository
 from slidepacs.index.query_sql import instance_select
+from slidepacs.index.scanners import ScannerRepository
 from slidepacs.index.study_list import StudyListRepository
 from slidepacs.index.tables import (
     FileCopy,
@@ -103,6 +104,7 @@ class IndexRepository:
         self.image_rules = ImageRulesRepository(session)
         self.study_list = StudyListRepository(session)
         self.print_jobs = PrintJobRepository(session)
+        self.scanners = ScannerRepository(session)
 
     # -- instances ---------------------------------------------------------------------------
     def lock_instances(self, sop_instance_uids: Sequence[str]) -> None:

@@ -26,6 +26,7 @@ from slidepacs.web.print_api import print_router
 from slidepacs.web.qido import qido_router
 from slidepacs.web.radiology_api import radiology_router
 from slidepacs.web.rendered import rendered_router
+from slidepacs.web.scanner_admin_api import scanner_admin_router
 from slidepacs.web.session_api import API_PREFIX, session_router
 from slidepacs.web.slide_api import slide_router
 from slidepacs.web.stow import UnsupportedMediaType, stow_router
@@ -64,6 +65,7 @@ def create_app(context: AppContext) -> FastAPI:
     api.include_router(session_router(context, access), prefix=API_PREFIX)
     api.include_router(study_list_router(context, access), prefix=API_PREFIX)
     api.include_router(admin_router(context, access), prefix=API_PREFIX)
+    api.include_router(scanner_admin_router(context, access), prefix=API_PREFIX)
     api.include_router(radiology_router(context, access), prefix=API_PREFIX)
     api.include_router(slide_router(context, access), prefix=API_PREFIX)
     api.include_router(print_router(context, access), prefix=API_PREFIX)

@@ -1,5 +1,5 @@
 """The slide viewer's API under ``/viewer/api``: a whole-slide series' pyramid, associated
-images and identifiers, for any logged-in user (SPEC §7). Tiles themselves come from
+images, identifiers and the metadata its scanner posted, for any logged-in user (SPEC §7). Tiles themselves come from
 WADO-RS frames."""
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ def slide_router(app: AppContext, policy: AccessPolicy) -> APIRouter:
     async def slide(study: str, series: str,
                     caller: Caller = Depends(logged_in)) -> dict[str, Any]:  # noqa: B008
         described = await run_in_threadpool(app.slide_view.pyramid, study, series)
+        joined = await run_in_threadpool(app.scanners.metadata_of_series, series)
+        described["scanner_metadata"] = [
+            {"scanner": item.scanner, "image_id": item.image_id,
+             "received_at": item.received_at.isoformat(), "metadata": item.payload}
+            for item in joined]
         await run_in_threadpool(app.audit.record, caller.name, "slide.view",
                                 f"{study}/{series}", "", caller.address)
         return described

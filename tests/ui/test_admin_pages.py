@@ -163,6 +163,6 @@ def test_a_lab_admin_sees_no_accounts_or_audit_tab(page: Page, ui: Ui) -> None:
     ui.app.accounts.add("labby", "lab_admin", "lab admin password")
     log_in(page, ui, "labby", "lab admin password", hash_route="#/admin")
     expect(page.locator("#admin-tabs a")).to_have_text(
-        ["Dashboard", "DICOM", "Storage", "Forwarding", "Print jobs"])
+        ["Dashboard", "DICOM", "Storage", "Forwarding", "Print jobs", "Scanners"])
     page.goto(ui.url("/viewer/#/admin/accounts"))
     expect(page.locator("#admin-tab .error")).to_contain_text("may not use this page")

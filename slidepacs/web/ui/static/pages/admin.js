@@ -1,5 +1,5 @@
 // The admin pages (#/admin/<tab>): tabs for dashboard, DICOM, accounts, storage, forwarding
-// print jobs and the audit log; each tab is a module in pages/admin/, shown only to roles that may use it.
+// print jobs, scanners and the audit log; each tab is a module in pages/admin/, shown only to roles that may use it.
 import { esc } from "../api.js";
 
 const LAB = ["admin", "lab_admin"];
@@ -10,6 +10,7 @@ export const TABS = [
   { id: "storage", label: "Storage", roles: LAB },
   { id: "forwarding", label: "Forwarding", roles: LAB },
   { id: "print", label: "Print jobs", roles: LAB },
+  { id: "scanners", label: "Scanners", roles: LAB },
   { id: "audit", label: "Audit log", roles: ["admin"] },
 ];
 
