@@ -140,6 +140,7 @@ class VirtualScanner:
         self.api, self.config, self.tls = api, config, tls
         self.summary = Summary()
         self.state = "idle"
+        self.clock_skew: float | None = None  # as the last heartbeat's answer said
         self.on_slide = on_slide  # called after each slide (any thread may set it)
         self._random = random.Random(options.seed)
         self._timing = Timing(options.speed, options.seed)
@@ -321,6 +322,7 @@ class VirtualScanner:
             return self.config
 
     def _pull_config(self) -> None:
+        """Pull the configuration (ETag: unchanged costs a 304) and apply a changed one."""
         assert self.api is not None
         config, changed = self.api.pull_config()
         self.summary.config_pulls += 1
@@ -350,8 +352,9 @@ class VirtualScanner:
                 answer = self.api.heartbeat(self.state, identity.model, identity.serial,
                                             identity.software_version)
                 self.summary.heartbeats += 1
-                if answer.get("config_version") != self._config().version:
-                    self._pull_config()
+                self.clock_skew = answer.get("clock_skew_seconds")
+                self._pull_config()  # every beat: 304 while unchanged (the ETag covers more
+                #                      than the version number)
             except SlidepacsError as exc:
                 log.warning("heartbeat failed: %s", exc)
             done.wait(self._config().heartbeat_seconds)
