@@ -85,7 +85,11 @@ def simulate(
 
             api = ScannerApi(api_url, token or os.environ.get(SCANNER_TOKEN_ENV, ""), tls.ca)
             scanner = VirtualScanner(options, api=api, tls=tls)
-        summary = _run_with_progress(scanner, options)
+        try:
+            summary = _run_with_progress(scanner, options)
+        finally:
+            if scanner.api is not None:
+                scanner.api.close()
     _print_summary(summary)
     if summary.errors:
         raise typer.Exit(1)
