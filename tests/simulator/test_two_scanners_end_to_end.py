@@ -1,7 +1,8 @@
 """End to end through the scanner API (SPEC §5): two virtual scanners registered with
 ``slidepacs scanner add`` pull their configuration from a running ``slidepacs serve``, send
 20 slides each by DICOM TLS and post their metadata; every slide is indexed complete, once,
-and its metadata is joined to it."""
+and its metadata is joined to it. The command line too; and a scanner's events reach the
+event receiver over TLS (skipped until the event receiver is merged)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from slidepacs.simulator.scanner import SimulatorOptions, Summary, VirtualScanne
 from slidepacs.simulator.sender import TlsClient
 from tests.cli import closed_port, run_slidepacs
 from tests.serve_process import ServeProcess
-
-pytest.importorskip("slidepacs.services.scanners", reason="the scanner API is not merged yet")
 
 SLIDES = 20
 
@@ -95,3 +94,30 @@ def test_simulate_with_a_wrong_token_says_so(tmp_path: Path) -> None:
                                "--token", "wrong", cwd=server.cwd)
     assert result.returncode == 1
     assert "refused the token" in result.stderr
+
+
+def test_a_scanners_events_reach_the_event_log_over_tls_and_its_qc_failures_the_index(
+    tmp_path: Path
+) -> None:
+    pytest.importorskip("slidepacs.services.scanner_events",
+                        reason="the event receiver is not merged yet")
+    from tests.system.event_receiver import indexed_events, logged_events, wait_for_logged
+
+    data = tmp_path / "data"
+    with ServeProcess(tmp_path / "server", data, slide_receiver_port=closed_port()) as server:
+        lab = TlsFiles(data / "tls")
+        options = SimulatorOptions(racks=1, slides_per_rack=3, speed=100_000,
+                                   qc_failure_rate=1.0, incident_rate=0.0, seed=4)
+        scanner = VirtualScanner(
+            options, api=ScannerApi(api_url(server), register(server, "Lab 4", "VSCAN4"), lab.ca),
+            tls=TlsClient(lab.ca, lab.client_certificate, lab.client_key))
+        summary = scanner.run(threading.Event())
+        assert (summary.events_sent, summary.events_dropped) == (8, 0)
+        assert wait_for_logged(server, 8) == 8
+        assert server.stop() == 0, server.output
+    logged = logged_events(server)
+    assert [event["code"] for event in logged] == [
+        "SCANNER_STARTED", *["SCAN_STARTED", "QC_FAILED"] * 3, "SCANNER_STOPPED"]
+    assert {event["scanner"] for event in logged} == {"Lab 4"}
+    assert [(scanner, code) for scanner, _, code, _ in indexed_events(server)] == [
+        ("Lab 4", "QC_FAILED")] * 3
