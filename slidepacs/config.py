@@ -34,6 +34,8 @@ from slidepacs.errors import ConfigError
 
 ENV_PREFIX = "SLIDEPACS_"
 CONFIG_ENV = "SLIDEPACS_CONFIG"
+SCANNER_TOKEN_ENV = "SLIDEPACS_SCANNER_TOKEN"  # the virtual scanner's token, not a setting
+_NOT_OVERRIDES = frozenset({CONFIG_ENV, SCANNER_TOKEN_ENV})
 DEFAULT_CONFIG_FILE = "slidepacs.toml"
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII without backslash
 KNOWN_CHARACTER_SETS = {
@@ -435,7 +437,7 @@ def _merge_environment(
     """Apply ``SLIDEPACS_<SECTION>__<KEY>`` overrides; return which variable set what."""
     origins: dict[tuple[str, str], str] = {}
     for name, text in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name in _NOT_OVERRIDES:
             continue
         section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
         if not sep or not section or not key:

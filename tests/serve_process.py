@@ -19,11 +19,12 @@ class ServeProcess:
     """Run ``slidepacs serve`` on free loopback ports with its own data path.
 
     The general DICOM listener accepts (and auto-registers) unknown AEs; the TLS slide
-    receiver is disabled. Use as a context manager; leaving it kills a server still running.
+    receiver is disabled unless ``slide_receiver_port`` is given. Use as a context manager;
+    leaving it kills a server still running.
     """
 
     def __init__(self, cwd: Path, data_path: Path, ae_title: str = "SLIDEPACS",
-                 extra_toml: str = "") -> None:
+                 extra_toml: str = "", slide_receiver_port: int | None = None) -> None:
         """Prepare ``cwd/slidepacs.toml`` (``extra_toml`` appended: more sections);
         nothing runs until :meth:`start`."""
         self.cwd = cwd
@@ -33,10 +34,12 @@ class ServeProcess:
         self.http_port = closed_port()
         self.process: subprocess.Popen[str] | None = None
         self.output = ""
+        receiver = (f"enabled = true\nport = {slide_receiver_port}\ntls = true\n"
+                    if slide_receiver_port else "enabled = false\n")
         cwd.mkdir(parents=True, exist_ok=True)
         (cwd / "slidepacs.toml").write_text(
             f'[dicom]\nae_title = "{ae_title}"\nport = {self.port}\naccept_unregistered = true\n'
-            f'[slide_receiver]\nenabled = false\n[http]\nport = {self.http_port}\n'
+            f'[slide_receiver]\n{receiver}[http]\nport = {self.http_port}\n'
             f'[print]\nport = {closed_port()}\n{scanner_ports_toml()}'
             f'[storage]\ndata_path = "{data_path}"\n{extra_toml}', encoding="utf-8")
 

@@ -20,6 +20,7 @@ from slidepacs.cli import (
     rules,
     scanners,
     serve,
+    simulate,
     tls,
     users,
 )
@@ -51,6 +52,7 @@ app.add_typer(print_jobs.print_app, name="print")
 app.add_typer(scanners.scanner_app, name="scanner")
 app.add_typer(events.events_app, name="events")
 app.command("audit")(users.audit_command)
+scanners.scanner_app.command("simulate")(simulate.simulate)
 
 
 def _version(value: bool) -> None:

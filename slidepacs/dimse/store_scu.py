@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,9 +32,12 @@ Report = Callable[[ForwardJob, "str | None"], None]
 class StoreScu:
     """Sends claimed forwarding jobs by C-STORE; implements the worker's ``Sender``."""
 
-    def __init__(self, local_ae_title: str, timeout: float) -> None:
+    def __init__(self, local_ae_title: str, timeout: float,
+                 tls: tuple[ssl.SSLContext, str] | None = None) -> None:
+        """``tls``: a client context and the server name to check, for DICOM over TLS."""
         self._ae_title = local_ae_title
         self._timeout = timeout
+        self._tls = tls
         self._active: set[Association] = set()
         self._lock = threading.Lock()
 
@@ -97,7 +101,8 @@ class StoreScu:
         handlers: list[Any] = [(evt.EVT_CONN_OPEN, lambda event: self._opened(event, seen)),
                     (evt.EVT_ACSE_RECV, lambda event: seen.setdefault("response", event.primitive))]
         return ae.associate(destination.host, destination.port, ae_title=destination.ae_title,
-                            contexts=_contexts(jobs), evt_handlers=handlers)
+                            contexts=_contexts(jobs), evt_handlers=handlers,
+                            tls_args=self._tls)
 
 
 def _contexts(jobs: Sequence[ForwardJob]) -> list[Any]:

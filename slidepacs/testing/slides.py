@@ -54,8 +54,14 @@ def _photometric(spec: SlideSpec) -> str:
 class SyntheticSlide:
     """A procedurally generated :class:`~slidepacs.wsi.model.SlideSource`."""
 
-    def __init__(self, spec: SlideSpec) -> None:
+    def __init__(self, spec: SlideSpec, label: np.ndarray | None = None,
+                 overview: np.ndarray | None = None,
+                 pool: dict[int, bytes] | None = None) -> None:
+        """``label`` and ``overview`` (RGB arrays) replace the generated label and macro;
+        ``pool`` shares the encoded tiles of ``spec.tile_pool`` between slides of one tile
+        size and codec (faster, but their base tiles then come from the first slide)."""
         self.spec = spec
+        self._label, self._overview = label, overview
         rng = np.random.default_rng(spec.seed)
         count = 6
         self._blobs = np.column_stack([
@@ -74,7 +80,7 @@ class SyntheticSlide:
             jpeg_quality=spec.quality, properties={"ScanScope ID": "SYN-0001"},
             icc_profile=spec.icc_profile,
         )
-        self._pool: dict[int, bytes] = {}
+        self._pool: dict[int, bytes] = {} if pool is None else pool
 
     def pixels(self, downsample: float, x0: int, y0: int, width: int, height: int,
                noise_seed: int) -> np.ndarray:
@@ -139,7 +145,12 @@ class SyntheticSlide:
         return self.levels[level].tile_count * 45_000
 
     def associated(self, kind: Associated) -> np.ndarray | None:
-        """Thumbnail and macro from the tissue, a label with a barcode-like bar pattern."""
+        """Thumbnail and macro from the tissue, a label with a barcode-like bar pattern
+        (unless the slide was given its own label or overview)."""
+        if kind is Associated.LABEL and self._label is not None:
+            return self._label
+        if kind is Associated.OVERVIEW and self._overview is not None:
+            return self._overview
         if kind is Associated.LABEL:
             label = np.full((300, 400, 3), 250, np.uint8)
             bars = np.random.default_rng(self.spec.seed).random(60) > 0.5

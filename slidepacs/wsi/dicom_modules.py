@@ -121,7 +121,9 @@ def _equipment(ds: Dataset, ctx: SeriesContext, spec: ImageSpec) -> None:
     ds.Manufacturer = ctx.meta.properties.get("Manufacturer", "Aperio")
     ds.ManufacturerModelName = ctx.meta.properties.get("ScannerType", "Aperio SVS")
     ds.DeviceSerialNumber = ctx.meta.scanner_serial or "unknown"
-    ds.SoftwareVersions = f"slidepacs {__version__}"
+    scanner_software = ctx.meta.properties.get("SoftwareVersions")  # the scanner's, kept first
+    ds.SoftwareVersions = [scanner_software, f"slidepacs {__version__}"] if scanner_software \
+        else f"slidepacs {__version__}"
 
 
 def _image(ds: Dataset, ctx: SeriesContext, spec: ImageSpec) -> None:

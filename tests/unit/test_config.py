@@ -119,6 +119,11 @@ def test_environment_overrides_an_integer_over_the_file(tmp_path: Path) -> None:
     assert settings.http.port == 9042
 
 
+def test_the_virtual_scanners_token_variable_is_not_taken_for_a_setting() -> None:
+    settings = load_settings(None, {"SLIDEPACS_SCANNER_TOKEN": "abc", "SLIDEPACS_HTTP__PORT": "9"})
+    assert settings.http.port == 9
+
+
 def test_environment_overrides_a_list() -> None:
     environ = {"SLIDEPACS_STORAGE__BACKUP_PATHS": '["/mnt/b1", "/mnt/b2"]'}
     settings = load_settings(None, environ)
