@@ -8,8 +8,9 @@ UI_DEPS := $(UI)/node_modules/.package-lock.json
 
 .PHONY: run test install install-test bench clean screenshots
 
+# on an empty archive and a terminal, serve offers to start the demo's virtual scanners
 run: install
-	$(VENV)/bin/slidepacs serve
+	$(VENV)/bin/slidepacs serve --offer-demo
 
 test: install-test
 	$(PY) -m pytest

@@ -246,7 +246,7 @@ def build_dimse_server(app: AppContext, slide_receiver: bool = True) -> DimseSer
     if slide_receiver and receiver.enabled:
         listeners.append(Listener(
             "slide receiver", receiver.ae_title, receiver.host, receiver.port, storage_only=True,
-            setting="slide_receiver",
+            setting="slide_receiver", also_admits=app.scanners.admits,
             tls=(_tls_context(settings, "slide_receiver.tls", receiver.require_client_certificate)
                  if receiver.tls else None),
         ))

@@ -24,12 +24,14 @@ class ServeProcess:
     """
 
     def __init__(self, cwd: Path, data_path: Path, ae_title: str = "SLIDEPACS",
-                 extra_toml: str = "", slide_receiver_port: int | None = None) -> None:
+                 extra_toml: str = "", slide_receiver_port: int | None = None,
+                 command: tuple[str, ...] = ("serve",)) -> None:
         """Prepare ``cwd/slidepacs.toml`` (``extra_toml`` appended: more sections);
         nothing runs until :meth:`start`."""
         self.cwd = cwd
         self.data_path = data_path
         self.ae_title = ae_title
+        self.command = command  # e.g. ("demo", "--racks", "1")
         self.port = closed_port()
         self.http_port = closed_port()
         self.process: subprocess.Popen[str] | None = None
@@ -53,7 +55,7 @@ class ServeProcess:
     def start(self) -> None:
         """Start the server and wait for its "running" banner."""
         self.process = subprocess.Popen(
-            [str(SLIDEPACS), "serve"], cwd=self.cwd, env=clean_environment(),
+            [str(SLIDEPACS), *self.command], cwd=self.cwd, env=clean_environment(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         watchdog = threading.Timer(START_TIMEOUT, self.process.kill)
         watchdog.start()

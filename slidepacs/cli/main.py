@@ -13,6 +13,7 @@ from slidepacs.cli import (
     ae,
     archive,
     convert,
+    demo,
     events,
     forward,
     http,
@@ -34,6 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
 app.command("import")(archive.import_command)
 app.command("export")(archive.export_command)
 app.command("stats")(archive.stats_command)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from slidepacs.cli.context import app_context, console, state_of
+from slidepacs.cli.demo import DemoOptions, offered_demo, start_demo
 
 if TYPE_CHECKING:
     from slidepacs.bootstrap import AppContext
@@ -21,20 +23,22 @@ log = logging.getLogger(__name__)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
-def serve(ctx: typer.Context) -> None:
+def serve(
+    ctx: typer.Context,
+    offer_demo: Annotated[bool, typer.Option(
+        "--offer-demo", hidden=True,
+        help="On an empty archive and a terminal, offer to start the demo scanners "
+             "(make run).")] = False,
+) -> None:
     """Start the archive with the configured settings and print where it listens."""
-    # here, not at the top: bootstrap (SQLAlchemy, pynetdicom, every service) and the
-    # configuration models are slow to import
-    from slidepacs.bootstrap import (
-        build_dimse_server,
-        build_event_receiver,
-        build_forward_worker,
-        build_print_server,
-        ensure_lab_pki,
-    )
+    run_archive(ctx, offer_demo=offer_demo)
+
+
+def run_archive(ctx: typer.Context, demo: DemoOptions | None = None,
+                offer_demo: bool = False) -> None:
+    """Run every front until SIGINT/SIGTERM; with ``demo``, virtual scanners as well."""
+    from slidepacs.bootstrap import ensure_lab_pki
     from slidepacs.config import mask_url
-    from slidepacs.scanner.server import ScannerApiServer
-    from slidepacs.web.server import HttpServer
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before announcing, so no stop is lost
@@ -42,35 +46,7 @@ def serve(ctx: typer.Context) -> None:
     with app_context(state_of(ctx)) as app, ExitStack() as running:
         settings = app.settings
         created_pki = ensure_lab_pki(settings)
-        forwarder = build_forward_worker(app)
-        forwarder.start()
-        running.callback(forwarder.stop)
-        app.slide_outputs.start()
-        running.callback(app.slide_outputs.stop)
-        dimse = build_dimse_server(app)
-        dimse.start()
-        running.callback(dimse.stop)  # stopped first: no new work once stopping begins
-        listening = dimse.describe()
-        if settings.print.enabled:
-            printer = build_print_server(app)
-            printer.start()
-            running.callback(printer.stop)
-            listening += printer.describe()
-        if settings.events.enabled:
-            receiver = build_event_receiver(app)
-            receiver.start()
-            running.callback(receiver.stop)
-            listening += receiver.describe()
-        if settings.http.enabled:
-            http = HttpServer(app)
-            http.start()
-            running.callback(http.stop)
-            listening += http.describe()
-        if settings.scanner_api.enabled:
-            scanner_api = ScannerApiServer(app)
-            scanner_api.start()
-            running.callback(scanner_api.stop)
-            listening += scanner_api.describe()
+        listening = start_fronts(app, running)
         console.print("[bold green]slidepacs is running[/bold green]")
         for line in listening:
             console.print(f"  {line}", highlight=False)
@@ -87,8 +63,50 @@ def serve(ctx: typer.Context) -> None:
         _print_first_admin(app.accounts.ensure_initial_admin())
         console.print("  import files with: slidepacs import PATH --recursive")
         console.print("  register a DICOM peer with: slidepacs ae add NAME AETITLE HOST PORT")
+        if demo is None and offer_demo:
+            demo = offered_demo(app)
+        if demo is not None:
+            start_demo(app, running, demo)
         stop.wait()
     console.print("slidepacs stopped.")
+
+
+def start_fronts(app: AppContext, running: ExitStack) -> list[str]:
+    """Start the forwarding worker, slide outputs and every enabled listener, each stopped
+    by ``running`` (in reverse order); the banner's lines."""
+    # here, not at the top: bootstrap (SQLAlchemy, pynetdicom, every service) is slow to import
+    from slidepacs.bootstrap import (
+        build_dimse_server,
+        build_event_receiver,
+        build_forward_worker,
+        build_print_server,
+    )
+    from slidepacs.scanner.server import ScannerApiServer
+    from slidepacs.web.server import HttpServer
+
+    settings = app.settings
+    forwarder = build_forward_worker(app)
+    forwarder.start()
+    running.callback(forwarder.stop)
+    app.slide_outputs.start()
+    running.callback(app.slide_outputs.stop)
+    dimse = build_dimse_server(app)
+    dimse.start()
+    running.callback(dimse.stop)  # stopped first: no new work once stopping begins
+    listening = dimse.describe()
+    optional: list[tuple[bool, Callable[[], Any]]] = [
+        (settings.print.enabled, lambda: build_print_server(app)),
+        (settings.events.enabled, lambda: build_event_receiver(app)),
+        (settings.http.enabled, lambda: HttpServer(app)),
+        (settings.scanner_api.enabled, lambda: ScannerApiServer(app)),
+    ]
+    for enabled, build in optional:
+        if enabled:
+            front = build()
+            front.start()
+            running.callback(front.stop)
+            listening += front.describe()
+    return listening
 
 
 def _print_first_admin(password: str | None) -> None:

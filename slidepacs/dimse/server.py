@@ -65,6 +65,8 @@ class Listener:
     storage_only: bool = False
     tls: ssl.SSLContext | None = None
     setting: str = "dicom"
+    # more callers to admit besides the AE registry's (the slide receiver: scanners)
+    also_admits: Callable[[str, str], bool] | None = None
 
 
 class RegistryAE(AE):
@@ -75,9 +77,11 @@ class RegistryAE(AE):
 
     def __init__(self, ae_title: str, registry: AERegistry,
                  incoming_path: Callable[[], Path] | None = None,
-                 store_handler: StoreHandler | None = None) -> None:
+                 store_handler: StoreHandler | None = None,
+                 also_admits: Callable[[str, str], bool] | None = None) -> None:
         super().__init__(ae_title)
         self._registry = registry
+        self._also_admits = also_admits
         self.incoming_path = incoming_path
         self.store_handler = store_handler
 
@@ -88,7 +92,8 @@ class RegistryAE(AE):
         if requestor is None or self._registry.accept_unregistered:
             return []
         title = str(requestor.ae_title).strip()
-        if self._registry.admits(title, requestor.address):
+        if self._registry.admits(title, requestor.address) or (
+                self._also_admits is not None and self._also_admits(title, requestor.address)):
             return [title]
         log.warning("rejected association from %s at %s: not registered", title, requestor.address)
         return ["\x7f-not-registered-\x7f"]
@@ -144,7 +149,8 @@ class DimseServer:
 
     def _application_entity(self, listener: Listener) -> AE:
         ae = RegistryAE(listener.ae_title, self._registry,
-                        self._handlers.services.ingest.incoming_file, self._handlers.store)
+                        self._handlers.services.ingest.incoming_file, self._handlers.store,
+                        listener.also_admits)
         ae.maximum_pdu_size = MAX_PDU
         ae.maximum_associations = 64
         ae.require_called_aet = True

@@ -151,6 +151,15 @@ class ScannerService:
             raise NotAuthenticated("a valid scanner token is required (Authorization: Bearer)")
         return scanner
 
+    def admits(self, calling_ae_title: str, peer_address: str) -> bool:
+        """May a slide-receiver association from this AE title at this address proceed?
+        Yes when the title is a registered scanner's and the address is the one its last
+        authenticated API request came from: the token vouches for the DICOM link too."""
+        title = calling_ae_title.strip()
+        with self._uow.read() as repo:
+            known = [scanner for scanner in repo.scanners.all() if scanner.ae_title == title]
+        return bool(known) and bool(peer_address) and known[0].last_address == peer_address
+
     # -- images settings and configuration ---------------------------------------------------
     def images(self, name: str) -> ImageSettings:
         """A scanner's "Images" settings."""

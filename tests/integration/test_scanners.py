@@ -214,3 +214,16 @@ def test_posting_the_same_image_id_again_replaces_the_metadata(app: AppContext,
     for body in ({}, {"image_id": ""}, {"image_id": "x" * 65}, {"image_id": "a\nb"}, [1]):
         with pytest.raises(InvalidInput, match="^(image_id|body):"):
             app.scanners.post_metadata(scanner, body)
+
+
+def test_the_slide_receiver_admits_a_scanners_ae_only_from_where_its_token_was_used(
+    app: AppContext, lab1: str
+) -> None:
+    title = app.scanners.show("Lab 1").scanner.ae_title
+    assert not app.scanners.admits(title, "10.0.0.5")  # no authenticated request yet
+    app.scanners.authenticate(lab1, "10.0.0.5")
+    assert app.scanners.admits(title, "10.0.0.5")
+    assert app.scanners.admits(f" {title} ", "10.0.0.5")
+    assert not app.scanners.admits(title, "10.0.0.6")
+    assert not app.scanners.admits("SOMEONE_ELSE", "10.0.0.5")
+    assert not app.scanners.admits(title, "")
