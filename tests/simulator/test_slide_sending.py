@@ -5,6 +5,8 @@ when the archive is down at first."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from slidepacs.simulator.scanner import SimulatorOptions, VirtualScanner
 from slidepacs.simulator.sender import Destination, SlideNotSent, SlideSender, TlsClient
 from slidepacs.simulator.slides import write_slide
 from tests.cli import closed_port
+from tests.helpers import received_files, temporaries
 from tests.serve_process import ServeProcess
 
 RECEIVER = "SVS_STORE_SCP"
@@ -193,3 +196,56 @@ def test_priority_racks_are_scanned_first_and_the_same_seed_scans_the_same_slide
         (3, 1, True), (3, 2, True), (2, 1, True), (2, 2, True), (1, 1, False), (1, 2, False)]
     assert len({barcode for *_, barcode, _ in runs[0]}) == 6
     assert {passed for *_, passed in runs[0]} == {True, False}
+
+
+def receiving(incoming: Path) -> bool:
+    """True once the archive writes received bytes into its incoming folder."""
+    for path in received_files(incoming) if incoming.is_dir() else []:
+        try:
+            if path.stat().st_size:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
+SEND_ONCE = """
+import sys
+from pathlib import Path
+from slidepacs.services.certificates import TlsFiles
+from slidepacs.simulator.sender import Destination, SlideSender, TlsClient
+port, data, files = int(sys.argv[1]), Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]]
+lab = TlsFiles(data / "tls")
+SlideSender(Destination("127.0.0.1", port, "SVS_STORE_SCP", "VSCAN1"),
+            TlsClient(lab.ca, lab.client_certificate, lab.client_key)).send_once(files)
+"""
+
+
+def test_a_scanner_that_disconnects_mid_slide_leaves_nothing_half_indexed_and_the_slide_arrives_complete_on_retry(  # noqa: E501
+    tmp_path: Path
+) -> None:
+    data, port = tmp_path / "data", closed_port()
+    slide = write_slide(tmp_path / "slide", "100007", label_for(7), seed=7, size=(8192, 8192),
+                        tile_pool=None)
+    sources = {pydicom.dcmread(path).SOPInstanceUID: path for path in slide.files}
+    incoming = data / ".incoming"
+    with ServeProcess(tmp_path / "server", data, slide_receiver_port=port) as server:
+        scanner = subprocess.Popen([sys.executable, "-c", SEND_ONCE, str(port), str(data),
+                                    *map(str, slide.files)])
+        deadline = time.monotonic() + 60
+        while not receiving(incoming):
+            assert time.monotonic() < deadline and scanner.poll() is None, "nothing arrived"
+            time.sleep(0.01)
+        scanner.kill()  # the scanner goes away in the middle of an instance
+        scanner.wait()
+        while received_files(incoming) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert received_files(incoming) == [] and temporaries(data) == []
+        series_uid = pydicom.dcmread(slide.files[0], stop_before_pixels=True).SeriesInstanceUID
+        partly = instances(server, series_uid)
+        assert len(partly) < len(sources)  # the slide is not all there …
+        for uid in partly:  # … and what is indexed is whole, byte for byte its pixel data
+            [stored] = data.rglob(f"{uid}.dcm")
+            assert pydicom.dcmread(stored).PixelData == pydicom.dcmread(sources[uid]).PixelData
+        assert sender_to(port, data).send(slide.files, threading.Event()) == 1
+        assert_indexed_complete(server, slide.files)
