@@ -32,6 +32,7 @@ class ServeProcess:
         self.data_path = data_path
         self.ae_title = ae_title
         self.command = command  # e.g. ("demo", "--racks", "1")
+        self.stdin: int | None = None  # a file descriptor for the server's standard input
         self.port = closed_port()
         self.http_port = closed_port()
         self.process: subprocess.Popen[str] | None = None
@@ -55,7 +56,7 @@ class ServeProcess:
     def start(self) -> None:
         """Start the server and wait for its "running" banner."""
         self.process = subprocess.Popen(
-            [str(SLIDEPACS), *self.command], cwd=self.cwd, env=clean_environment(),
+            [str(SLIDEPACS), *self.command], cwd=self.cwd, env=clean_environment(), stdin=self.stdin,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         watchdog = threading.Timer(START_TIMEOUT, self.process.kill)
         watchdog.start()

@@ -4,6 +4,7 @@ new user sees slides arrive in the browser within a minute; and ``serve --offer-
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -72,3 +73,22 @@ def test_serve_offer_demo_on_an_empty_archive_without_a_terminal_says_how(
         assert server.stop() == 0
     assert "see slides arrive: slidepacs demo" in server.output
     assert "Demo scanner" not in run_slidepacs("scanner", "list", cwd=server.cwd).stdout
+
+
+def test_serve_offer_demo_on_a_terminal_asks_and_starts_the_scanners_on_yes(
+    tmp_path: Path
+) -> None:
+    server = ServeProcess(tmp_path / "cwd", tmp_path / "data", slide_receiver_port=closed_port(),
+                          command=("serve", "--offer-demo"))
+    controller, terminal = os.openpty()
+    server.stdin = terminal  # what `make run` gets from the shell: a terminal
+    with server:
+        os.write(controller, b"y\n")
+        started = time.monotonic()
+        while len(slide_series(server)) < 2 and time.monotonic() - started < 90:
+            time.sleep(0.5)
+        assert server.stop() == 0, server.output
+    os.close(controller)
+    os.close(terminal)
+    assert "The archive is empty. Start two virtual scanners" in server.output
+    assert len(slide_series_after(server, tmp_path)) >= 2
