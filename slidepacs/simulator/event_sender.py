@@ -86,9 +86,12 @@ class EventSender:
         failures = 0
         while not self._stop.is_set():
             try:
-                with self._connect() as connection:
+                connection = self._connect()
+                try:
                     failures = 0
                     self._write_queued(connection)
+                finally:
+                    _close_gracefully(connection, self._timeout)
             except OSError as exc:
                 failures += 1
                 log.debug("event receiver %s:%s: %s", self.host, self.port, exc)
@@ -118,3 +121,18 @@ class EventSender:
                     self._queue.popleft()
                     self.sent += 1
                 self._ready.notify_all()
+
+
+def _close_gracefully(connection: socket.socket, timeout: float) -> None:
+    """Close after the receiver has everything: half-close, then read until it closes.
+    A plain close with unread data (TLS 1.3 session tickets the server sent) would reset
+    the connection, and the receiver could lose the last lines still in its buffer."""
+    try:
+        connection.settimeout(min(timeout, 5.0))
+        connection.shutdown(socket.SHUT_WR)
+        while connection.recv(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    finally:
+        connection.close()
