@@ -16,7 +16,10 @@ class ScannerApiServer(ThreadedUvicorn):
         api = settings.scanner_api
         super().__init__(create_scanner_app(context.scanners, api.max_metadata_kb * 1024),
                          api.host, api.port, "scanner_api", "scanner API",
-                         tls_files(settings)[:2] if api.tls else None)
+                         tls_files(settings)[:2] if api.tls else None,
+                         # longer than a heartbeat period: a scanner's idle connection is
+                         # not closed just as it sends its next beat
+                         keep_alive_seconds=api.heartbeat_seconds * 2 + 5)
 
     @property
     def root(self) -> str:

@@ -26,14 +26,15 @@ class ThreadedUvicorn:
     settings section in errors (``http``, ``scanner_api``)."""
 
     def __init__(self, app: Any, host: str, port: int, setting: str, label: str,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, keep_alive_seconds: int = 5) -> None:
         self.host, self.port, self.setting, self.label = host, port, setting, label
         self.tls = tls is not None
         options: dict[str, str] = {}
         if tls is not None:
             options = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])}
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                timeout_graceful_shutdown=5, **options)  # type: ignore[arg-type]
+                                timeout_graceful_shutdown=5, timeout_keep_alive=keep_alive_seconds,
+                                **options)  # type: ignore[arg-type]
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
