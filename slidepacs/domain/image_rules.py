@@ -38,7 +38,7 @@ from slidepacs.errors import InvalidInput
 
 _T = TypeVar("_T")
 DEFAULT_TEMPLATE = "{IMAGEID}-{BARCODEID}"
-OUTPUT_FORMATS = ("dicom", "svs")  # DICOM is always archived; svs adds an SVS file
+OUTPUT_FORMATS = ("dicom", "svs")  # what goes to the file location (DICOM is always archived)
 ORGANIZATIONS = ("full", "sparse")  # TILED_FULL / TILED_SPARSE for slides slidepacs converts
 MAX_REGEX_LENGTH = 512
 MAX_FORMAT_LENGTH = 256

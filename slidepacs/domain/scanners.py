@@ -292,8 +292,8 @@ IMAGE_HELP: dict[str, str] = {
                 "receiver's host).",
     "port": "TCP port of the slide receiver (slide_receiver.port, 2762 by default).",
     "title": "Called AE title the scanner sends to (the slide receiver's, SVS_STORE_SCP).",
-    "file_location": "Absolute folder an SVS copy of every slide is written to (needed for "
-                     "output format SVS).",
+    "file_location": "Absolute folder (the image file share) each slide is also written to, "
+                     "named by the file name format (empty: archive only; needed for SVS).",
     "image_filename_format": "File name of each slide: {IMAGEID}, {BARCODEID}, {SLIDEID}, "
                              "{CASEID}, {SCANNER}, {DATE}, e.g. {IMAGEID}-{BARCODEID}.",
     "barcode_value_identifier": "Regular expression that finds the barcode ID in the barcode "
@@ -302,12 +302,13 @@ IMAGE_HELP: dict[str, str] = {
                               "replaced by the substitution format.",
     "barcode_value_substitution_format": "What each modifier match becomes: $1, ${name}, $0 "
                                          "(the whole match), $$ (a dollar sign).",
-    "image_output_format": "DICOM (always archived), or SVS: also write an SVS file per slide "
-                           "to the file location.",
+    "image_output_format": "How slides go to the file location: DICOM (a folder of the "
+                           "slide's DICOM files) or SVS (one SVS file); the archive always "
+                           "keeps DICOM.",
     "slide_id_format": "Regular expression that finds the slide ID in the barcode.",
     "case_id_format": "Regular expression that finds the case ID in the barcode.",
-    "dimension_organization": "FULL (TILED_FULL) or SPARSE (TILED_SPARSE): how slides "
-                              "slidepacs converts are tiled.",
+    "dimension_organization": "FULL (TILED_FULL) or SPARSE (TILED_SPARSE): how the scanner "
+                              "tiles the DICOM it sends, and slidepacs the slides it converts.",
     "require_barcode_id": "Keep slides without a barcode ID in quarantine instead of "
                           "archiving them.",
 }
