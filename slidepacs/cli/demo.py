@@ -76,8 +76,11 @@ def offered_demo(app: AppContext) -> DemoOptions | None:
     if not sys.stdin.isatty():
         console.print("  see slides arrive: slidepacs demo (two virtual scanners)")
         return None
-    answer = typer.confirm("  The archive is empty. Start two virtual scanners that send it "
-                           "demo slides?", default=False)
+    try:
+        answer = typer.confirm("  The archive is empty. Start two virtual scanners that send "
+                               "it demo slides?", default=False)
+    except typer.Abort:  # Ctrl-D at the question: no demo, the archive keeps running
+        return None
     return DemoOptions() if answer else None
 
 
