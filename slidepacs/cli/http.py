@@ -13,7 +13,7 @@ http_app = typer.Typer(help="The HTTP front (DICOMweb): access tokens.", no_args
 def token_command() -> None:
     """Make a bearer token for DICOMweb clients: the token is shown once; only its SHA-256
     digest goes into the configuration."""
-    from slidepacs.web.access import new_token  # FastAPI: only for this command
+    from slidepacs.domain.tokens import new_token
 
     token, digest = new_token()
     lines = ["token (give it to the client; it is shown only now):", f"  {token}",

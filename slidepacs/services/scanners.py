@@ -13,9 +13,7 @@ instance is stored later, by :meth:`ScannerService.on_instance_stored`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -37,6 +35,7 @@ from slidepacs.domain.scanners import (
     parse_heartbeat,
     parse_metadata,
 )
+from slidepacs.domain.tokens import new_token, token_digest
 from slidepacs.errors import InvalidInput, NotAuthenticated, NotFound
 from slidepacs.index.repository import IndexRepository
 from slidepacs.index.unit_of_work import UnitOfWork
@@ -50,11 +49,6 @@ Clock = Callable[[], datetime]
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def token_digest(token: str) -> str:
-    """The SHA-256 (hex) of a token: all the index keeps of it."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +95,9 @@ class ScannerService:
         scanner = Scanner(checked_scanner_name(new.name), _checked_title(new.ae_title),
                           checked_text("model", new.model), checked_text("serial", new.serial),
                           destination=destination)
-        token = secrets.token_urlsafe(32)
+        token, digest = new_token()
         with self._uow.write() as repo:
-            added = repo.scanners.add(scanner, token_digest(token), self._clock())
+            added = repo.scanners.add(scanner, digest, self._clock())
             repo.audit.add(actor, "scanner.add", added.name, f"AE {added.ae_title}", address)
         log.info("scanner %s registered (AE %s)", added.name, added.ae_title)
         return added, token
@@ -128,10 +122,10 @@ class ScannerService:
 
     def new_token(self, name: str, actor: str = SYSTEM, address: str = "") -> str:
         """A new token for a scanner (the old one stops working at once); shown once."""
-        token = secrets.token_urlsafe(32)
+        token, digest = new_token()
         with self._uow.write() as repo:
             scanner = _existing(repo, name)
-            repo.scanners.set_token(scanner.name, token_digest(token))
+            repo.scanners.set_token(scanner.name, digest)
             repo.audit.add(actor, "scanner.token", scanner.name, "new token", address)
         return token
 

@@ -9,7 +9,6 @@ A session whose account must change its password may do nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from slidepacs.domain.accounts import Account, Role
+from slidepacs.domain.tokens import new_token, token_digest
 from slidepacs.errors import AccessDenied
 from slidepacs.services.accounts import AccountService, AuditService
 
@@ -44,10 +44,6 @@ class WebSession:
         return self.role in roles
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class SessionService:
     """Starts, finds and ends browser sessions."""
 
@@ -70,21 +66,21 @@ class SessionService:
     def start(self, account: Account, address: str) -> tuple[str, WebSession]:
         """A new session for an authenticated account."""
         now = self._clock()
-        token = secrets.token_urlsafe(32)
+        token, digest = new_token()
         session = WebSession(account.username, account.role, secrets.token_urlsafe(24), address,
                              account.must_change_password, now, now, now)
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
                 oldest = min(self._sessions, key=lambda key: self._sessions[key].last_seen)
                 del self._sessions[oldest]
-            self._sessions[_digest(token)] = session
+            self._sessions[digest] = session
         return token, session
 
     def find(self, token: str) -> WebSession | None:
         """The live session of a cookie token, or None (expired, ended or unknown)."""
         if not token:
             return None
-        key = _digest(token)
+        key = token_digest(token)
         now = self._clock()
         with self._lock:
             session = self._sessions.get(key)
@@ -106,7 +102,7 @@ class SessionService:
     def log_out(self, token: str) -> WebSession | None:
         """End the session of ``token`` (audited); the session it was, or None."""
         with self._lock:
-            session = self._sessions.pop(_digest(token), None)
+            session = self._sessions.pop(token_digest(token), None)
         if session is not None:
             self._audit.record(session.username, "logout", "", "", session.address)
         return session

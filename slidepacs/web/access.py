@@ -10,15 +10,14 @@ the ``X-CSRF-Token`` header.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
 from slidepacs.config import HttpAccess, HttpSettings
 from slidepacs.domain.accounts import Role
+from slidepacs.domain.tokens import token_digest
 from slidepacs.services.sessions import SessionService, WebSession
 
 SESSION_COOKIE = "slidepacs_session"
@@ -41,17 +40,6 @@ class Caller:
         if self.session is not None:
             return self.session.username
         return f"token:{self.token_digest[:12]}" if self.token_digest else "anonymous"
-
-
-def new_token() -> tuple[str, str]:
-    """A new random bearer token and the SHA-256 digest to put in ``http.token_sha256``."""
-    token = secrets.token_urlsafe(32)
-    return token, token_digest(token)
-
-
-def token_digest(token: str) -> str:
-    """SHA-256 hex digest of a token, as configured."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def client_address(request: Request) -> str:

@@ -10,7 +10,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from slidepacs.domain.query import Level, Query
-from slidepacs.web.access import new_token
+from slidepacs.domain.tokens import new_token
 from slidepacs.web.multipart import new_boundary
 from tests.helpers import stored_files
 from tests.web.conftest import Web, start_web

@@ -107,7 +107,7 @@ def test_forced_password_change_blocks_dicomweb_until_done_and_renews_the_sessio
 
 def test_accounts_mode_lets_sessions_and_tokens_into_dicomweb_and_nobody_else(
         tmp_path: Path, database_url: str) -> None:
-    from slidepacs.web.access import new_token
+    from slidepacs.domain.tokens import new_token
     token, digest = new_token()
     for web in start_web(tmp_path, database_url, access="accounts", token_sha256=[digest]):
         web.app.accounts.add("reader", "user", PASSWORD)
