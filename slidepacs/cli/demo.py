@@ -25,6 +25,7 @@ from slidepacs.errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
     from slidepacs.bootstrap import AppContext
+    from slidepacs.simulator.scanner import VirtualScanner
     from slidepacs.simulator.sender import TlsClient
 
 log = logging.getLogger(__name__)
@@ -174,10 +175,10 @@ def _api_url(app: AppContext) -> str:
     return f"{'https' if api.tls else 'http'}://{host}:{api.port}/api/v1"
 
 
-def _run_quietly(scanner: object, stop: threading.Event, name: str) -> None:
+def _run_quietly(scanner: VirtualScanner, stop: threading.Event, name: str) -> None:
     """Run a demo scanner; its failure is logged and shown, never raised into the archive."""
     try:
-        summary = scanner.run(stop)  # type: ignore[attr-defined]
+        summary = scanner.run(stop)
         log.info("%s: %d slide(s) scanned, %d sent", name, summary.scanned, summary.sent)
     except Exception as exc:  # noqa: BLE001 - a demo scanner must not take the archive down
         log.exception("%s stopped", name)

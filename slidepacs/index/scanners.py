@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import String, cast, delete, exists, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from slidepacs.dicom.header import WSI_SOP_CLASS
 from slidepacs.domain.scanners import Destination, PostedMetadata, Scanner, SlideMetadata
@@ -51,12 +52,15 @@ class ScannerRepository:
         row = self.session.scalar(select(Scanners).where(Scanners.token_sha256 == token_sha256))
         return _scanner(row) if row is not None else None
 
+    def by_ae_title(self, ae_title: str) -> Scanner | None:
+        """The scanner that sends with this calling AE title, if any."""
+        row = self._row_of_title(ae_title)
+        return _scanner(row) if row is not None else None
+
     def add(self, scanner: Scanner, token_sha256: str, now: datetime) -> Scanner:
         """Register a scanner; Conflict if its name or AE title is taken."""
-        for label, taken in (
-                ("name", self._row(scanner.name)),
-                ("AE title", self.session.scalar(
-                    select(Scanners).where(Scanners.ae_title == scanner.ae_title)))):
+        for label, taken in (("name", self._row(scanner.name)),
+                             ("AE title", self._row_of_title(scanner.ae_title))):
             if taken is not None:
                 raise Conflict(f"{label}: {taken.name!r} is already registered with that "
                                f"{label}")
@@ -161,16 +165,17 @@ class ScannerRepository:
                      now: datetime) -> int:
         """Join the metadata waiting for this slide (posted by the scanner of ``ae_title``
         with the series' Series Number as image ID), in one statement; how many rows."""
-        scanner = select(Scanners.pk).where(Scanners.ae_title == ae_title).scalar_subquery()
-        number = (select(cast(Series.series_number, String))
-                  .where(Series.series_instance_uid == series_uid).scalar_subquery())
         result = self.session.execute(
-            update(Metadata).where(Metadata.scanner_pk == scanner, Metadata.image_id == number,
-                                   Metadata.series_instance_uid == "")
+            update(Metadata).where(*_waiting_for(ae_title, series_uid))
             .values(study_instance_uid=study_uid, series_instance_uid=series_uid,
                     joined_at=now),
             execution_options={"synchronize_session": False})
         return int(result.rowcount or 0)
+
+    def waiting(self, ae_title: str, series_uid: str) -> bool:
+        """Does metadata of the scanner of ``ae_title`` wait for this slide?"""
+        return self.session.scalar(
+            select(Metadata.pk).where(*_waiting_for(ae_title, series_uid)).limit(1)) is not None
 
     def metadata_of_series(self, series_uid: str) -> list[SlideMetadata]:
         """The metadata joined to a slide's series."""
@@ -185,6 +190,9 @@ class ScannerRepository:
             select(Metadata, Scanners.name).join(Scanners, Scanners.pk == Metadata.scanner_pk)
             .where(Metadata.scanner_pk == scanner_pk, Metadata.image_id == image_id)).first()
         return _metadata(row[0], row[1]) if row else None
+
+    def _row_of_title(self, ae_title: str) -> Scanners | None:
+        return self.session.scalar(select(Scanners).where(Scanners.ae_title == ae_title))
 
     def _row(self, name: str, lock: bool = False) -> ScannerTable | None:
         query = select(Scanners).where(Scanners.name_key == name.strip().lower())
@@ -203,3 +211,13 @@ def _metadata(row: SlideMetadataTable, scanner: str) -> SlideMetadata:
     return SlideMetadata(scanner, row.image_id, row.barcode, aware(row.received_at)
                          or row.received_at, json.loads(row.payload or "{}"),
                          row.study_instance_uid, row.series_instance_uid)
+
+
+def _waiting_for(ae_title: str, series_uid: str) -> tuple[ColumnElement[bool], ...]:
+    """Metadata not joined yet, posted by the scanner of ``ae_title`` with the series'
+    Series Number as image ID."""
+    scanner = select(Scanners.pk).where(Scanners.ae_title == ae_title).scalar_subquery()
+    number = (select(cast(Series.series_number, String))
+              .where(Series.series_instance_uid == series_uid).scalar_subquery())
+    return (Metadata.scanner_pk == scanner, Metadata.image_id == number,
+            Metadata.series_instance_uid == "")

@@ -149,10 +149,11 @@ class ScannerService:
         """May a slide-receiver association from this AE title at this address proceed?
         Yes when the title is a registered scanner's and the address is the one its last
         authenticated API request came from: the token vouches for the DICOM link too."""
-        title = calling_ae_title.strip()
+        if not peer_address:
+            return False
         with self._uow.read() as repo:
-            known = [scanner for scanner in repo.scanners.all() if scanner.ae_title == title]
-        return bool(known) and bool(peer_address) and known[0].last_address == peer_address
+            known = repo.scanners.by_ae_title(calling_ae_title.strip())
+        return known is not None and known.last_address == peer_address
 
     # -- images settings and configuration ---------------------------------------------------
     def images(self, name: str) -> ImageSettings:
@@ -230,8 +231,13 @@ class ScannerService:
 
     def on_instance_stored(self, event: InstanceStored) -> None:
         """Join metadata that waits for this slide. Nothing for an instance that is not a
-        whole slide from a sender; one indexed statement otherwise."""
+        whole slide from a sender; one indexed read otherwise, and a write only when
+        metadata waits."""
         if event.sop_class_uid != WSI_SOP_CLASS or not event.sender:
+            return
+        with self._uow.read() as repo:  # most instances find none: no write lock for them
+            waiting = repo.scanners.waiting(event.sender, event.series_instance_uid)
+        if not waiting:
             return
         with self._uow.write() as repo:
             joined = repo.scanners.join_waiting(event.sender, event.study_instance_uid,

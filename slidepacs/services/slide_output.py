@@ -140,16 +140,16 @@ class SlideOutputs:
             return []
         if output_format == "svs":
             return [self.write_svs(instance, sender)]
-        return self.write_dicom(instance, sender)
+        return self.write_dicom(instance, sender, Path(location))
 
-    def write_dicom(self, instance: Path, sender: str) -> list[Path]:
+    def write_dicom(self, instance: Path, sender: str, location: Path) -> list[Path]:
         """Copy the stored DICOM files of the slide that ``instance`` belongs to into
         ``<location>/<name>/`` as ``<name>-<n>.dcm``; the files written."""
         if self._retrieve is None:
             return []
         header = read_header(instance, self._charset).header
         name = self._name(header, instance, sender)
-        folder = Path(self._rules.output_of(sender)[1]) / name
+        folder = location / name
         items = self._retrieve.instances(header.study.study_instance_uid,
                                          header.series.series_instance_uid)
         written = [write_atomically(folder / f"{name}-{number}.dcm",
