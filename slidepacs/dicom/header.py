@@ -62,14 +62,16 @@ class ParsedFile:
     frame_map: bytes | None = None
 
 
-def read_header(path: Path, default_charset: str) -> ParsedFile:
-    """Parse ``path`` up to Pixel Data, check the rest is complete, and build its records.
+def read_header(path: Path, default_charset: str,
+                content: memoryview | None = None) -> ParsedFile:
+    """Parse ``path`` up to Pixel Data, check the rest is complete, and build its records;
+    ``content``, when the file's whole content is in memory already, is read instead.
 
     Raises InvalidInput with a reason naming the tag or byte that is wrong.
     """
     try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
+        size = path.stat().st_size if content is None else len(content)
+        with path.open("rb") if content is None else _MemoryFile(content) as handle:
             dataset, has_meta = _read_dataset(handle, path)
             if dataset.get("SOPClassUID") == MEDIA_DIRECTORY_SOP_CLASS or (
                 has_meta and dataset.file_meta.get("MediaStorageSOPClassUID")
@@ -154,9 +156,48 @@ def _read_dataset(handle: Any, path: Path) -> tuple[Dataset, bool]:
         if not complete:  # the header is longer than the head: parse the file itself
             handle.seek(0)
             dataset, has_meta = _parse(handle, path)
-    # deferred values are read from the file itself, by name
-    dataset.buffer, dataset.fileobj_type, dataset.filename = None, open, str(path)
+    if isinstance(handle, _MemoryFile):  # deferred values are read from memory too
+        dataset.buffer, dataset.filename = _MemoryFile(handle.content), None
+    else:  # deferred values are read from the file itself, by name
+        dataset.buffer, dataset.fileobj_type, dataset.filename = None, open, str(path)
     return dataset, has_meta
+
+
+class _MemoryFile:
+    """A read-only file over bytes in memory, without copying them (``io.BytesIO`` copies
+    all but ``bytes``)."""
+
+    def __init__(self, content: memoryview) -> None:
+        self.content = content
+        self.closed = False
+        self._position = 0
+
+    def read(self, count: int = -1) -> bytes:
+        """Up to ``count`` bytes (all the rest if negative) from the position on."""
+        end = len(self.content) if count < 0 else min(self._position + count, len(self.content))
+        data = bytes(self.content[self._position:end])
+        self._position = max(end, self._position)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move the position, as a file's ``seek`` does."""
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: len(self.content)}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def tell(self) -> int:
+        """The position."""
+        return self._position
+
+    def close(self) -> None:
+        """Nothing to free."""
+        self.closed = True
+
+    def __enter__(self) -> _MemoryFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def _parse(handle: Any, path: Path) -> tuple[Dataset, bool]:

@@ -89,19 +89,24 @@ class DimseHandlers:
         primitive, or dimse.store_receiver's own)."""
         calling = str(association.requestor.ae_title).strip()
         try:
-            received.close()  # complete: the store may now move it (its fsync has started)
+            received.close()  # complete and written: the store may now move it
             self.services.registry.register_on_first_store(calling, association.requestor.address)
             expected = check_received(request, context_sop_class, received)
             self.services.ingest.ingest_received(Path(received.name), source=f"dicom:{calling}",
                                                  checksum=getattr(received, "checksum", None),
                                                  durable=getattr(received, "wait_durable", None),
-                                                 expected=expected, sender=calling)
+                                                 expected=expected, sender=calling,
+                                                 content=_held(received))
         except SlidepacsError as exc:
             log.warning("C-STORE from %s refused: %s", calling, exc)
             return store_status(exc)
         except Exception as exc:
             log.exception("C-STORE from %s failed", calling)
             return store_status(exc)
+        finally:
+            release = getattr(received, "release", None)
+            if release is not None:
+                release()
         return SUCCESS
 
     def on_find(self, event: Any) -> Iterator[tuple[int | Dataset, Dataset | None]]:
@@ -170,6 +175,12 @@ def storage_contexts(pairs: set[tuple[str, str]]) -> list[Any]:
     """Presentation contexts to send stored objects as they are: one per SOP class and
     stored transfer syntax (at most 128, the protocol's limit)."""
     return [build_context(sop_class, [syntax]) for sop_class, syntax in sorted(pairs)][:128]
+
+
+def _held(received: Any) -> memoryview | None:
+    """The received data set's bytes, if its file holds them in memory."""
+    held = getattr(received, "held", None)
+    return None if held is None else held()
 
 
 def _calling(event: Any) -> str:

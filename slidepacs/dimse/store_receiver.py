@@ -187,6 +187,7 @@ def _primitive(items: list[Fragment]) -> P_DATA:
 def _remove(received: ReceivedFile) -> None:
     """Close and delete a received file (gone already once the store took it over)."""
     received.close()
+    received.release()
     try:
         os.unlink(received.name)
     except FileNotFoundError:

@@ -18,6 +18,7 @@ from slidepacs.domain.query import Query
 from slidepacs.domain.records import InstanceHeader, PatientRecord, SeriesRecord, StudyRecord
 from slidepacs.index.accounts import AccountRepository, AuditRepository
 from slidepacs.index.aes import AERepository
+from slidepacs.index.direct import execute_direct
 from slidepacs.index.forwarding import ForwardRepository
 from slidepacs.index.frames import DELETE_FRAMES, INSERT_FRAMES, FrameRepository
 from slidepacs.index.image_rules import ImageRulesRepository
@@ -127,9 +128,9 @@ class IndexRepository:
     def find_instances_by_uid(self, sop_instance_uids: Sequence[str]) -> dict[str, ExistingInstance]:
         """The indexed instances among these SOP Instance UIDs, by UID."""
         uids = list(set(sop_instance_uids))
-        rows = self._connection().execute(*(
-            (_INSTANCE_BY_UID, {"uid": uids[0]}) if len(uids) == 1
-            else (_INSTANCES_BY_UID, {"uids": uids})))
+        connection = self._connection()
+        rows = (execute_direct(connection, _INSTANCE_BY_UID, {"uid": uids[0]}).fetchall()
+                if len(uids) == 1 else connection.execute(_INSTANCES_BY_UID, {"uids": uids}))
         return {
             row[1]: ExistingInstance(row[0], row[1], row[2], StoredFile(row[3], row[4], row[5]))
             for row in rows
@@ -176,14 +177,17 @@ class IndexRepository:
             for item in items
         ]
         connection = self._connection()
-        instance_pks = connection.execute(_INSERT_INSTANCES, rows).scalars().all()
-        copies = [{"instance_pk": pk, "location_pk": loc} for pk in instance_pks
-                  for loc in location_pks]
-        connection.execute(_INSERT_COPIES, copies)
-        connection.execute(INSERT_FRAMES, [
+        keys = tuple(rows[0])
+        instance_pks = [
+            execute_direct(connection, _INSERT_INSTANCE, row, keys).fetchone()[0] for row in rows
+        ]
+        execute_direct(connection, _INSERT_COPIES, [
+            {"instance_pk": pk, "location_pk": loc} for pk in instance_pks for loc in location_pks
+        ], _COPY_KEYS)
+        execute_direct(connection, INSERT_FRAMES, [
             {"instance_pk": pk, "frame_map": item.frame_map}
             for pk, item in zip(instance_pks, items, strict=True)
-        ])
+        ], _FRAME_KEYS)
         self._refresh_counters(set(series_pks.values()))
 
     def replace_instance_file(
@@ -276,7 +280,8 @@ class IndexRepository:
         """
         statement = _upsert_statement(self.session.bind.dialect.name, table, tuple(values),
                                       keys, keep)
-        return int(self._connection().execute(statement, _fitted(table, values)).scalar_one())
+        row = execute_direct(self._connection(), statement, _fitted(table, values)).fetchone()
+        return int(row[0])
 
     def _connection(self) -> Connection:
         """The transaction's connection, for precompiled Core statements (no ORM overhead on
@@ -290,14 +295,13 @@ class IndexRepository:
         series_pks = sorted({series for series, _ in series_and_studies})
         study_pks = sorted({study for _, study in series_and_studies})
         connection = self._connection()
-        connection.execute(_COUNT_SERIES_INSTANCES, {"pks": series_pks})
-        connection.execute(_COUNT_STUDY_SERIES, {"pks": study_pks})
-        modalities: dict[int, set[str]] = {pk: set() for pk in study_pks}
-        for study_pk, modality in connection.execute(_STUDY_MODALITIES, {"pks": study_pks}):
-            modalities[study_pk].add(modality)
-        connection.execute(_SET_MODALITIES, [
-            {"study": pk, "value": "\\".join(sorted(values))[:200]}
-            for pk, values in modalities.items()
+        execute_direct(connection, _COUNT_SERIES_INSTANCES, [{"series": pk} for pk in series_pks])
+        execute_direct(connection, _COUNT_STUDY_SERIES, [{"study": pk} for pk in study_pks])
+        execute_direct(connection, _SET_MODALITIES, [
+            {"study": pk, "value": "\\".join(sorted(
+                row[0] for row in execute_direct(connection, _STUDY_MODALITIES, {"study": pk})
+            ))[:200]}
+            for pk in study_pks
         ])
 
     # -- storage locations -------------------------------------------------------------------
@@ -400,7 +404,7 @@ def _instance_values(header: InstanceHeader) -> dict[str, object]:
     })
 
 
-# -- precompiled statements of the ingest path (Core, cached by SQLAlchemy once compiled) -----
+# -- the ingest path's statements (run on the driver by execute_direct, compiled once) ---------
 _INSTANCE = Instance.__table__
 _SERIES = Series.__table__
 _STUDY = Study.__table__
@@ -411,25 +415,27 @@ _INSTANCE_FILE = select(
 _INSTANCES_BY_UID = _INSTANCE_FILE.where(
     _INSTANCE.c.sop_instance_uid.in_(bindparam("uids", expanding=True)))
 _INSTANCE_BY_UID = _INSTANCE_FILE.where(_INSTANCE.c.sop_instance_uid == bindparam("uid"))
-_INSERT_INSTANCES = insert(_INSTANCE).returning(_INSTANCE.c.pk, sort_by_parameter_order=True)
+_INSERT_INSTANCE = insert(_INSTANCE).returning(_INSTANCE.c.pk)
 _INSERT_COPIES = insert(FileCopy.__table__)
+_COPY_KEYS = ("instance_pk", "location_pk")
+_FRAME_KEYS = ("instance_pk", "frame_map")
 _COUNT_SERIES_INSTANCES = (
-    update(_SERIES).where(_SERIES.c.pk.in_(bindparam("pks", expanding=True)))
+    update(_SERIES).where(_SERIES.c.pk == bindparam("series"))
     .values(num_instances=select(func.count()).where(_INSTANCE.c.series_pk == _SERIES.c.pk)
             .scalar_subquery())
 )
 _LIVE_SERIES = and_(_SERIES.c.study_pk == _STUDY.c.pk, _SERIES.c.num_instances > 0)
 _COUNT_STUDY_SERIES = (
-    update(_STUDY).where(_STUDY.c.pk.in_(bindparam("pks", expanding=True))).values(
+    update(_STUDY).where(_STUDY.c.pk == bindparam("study")).values(
         num_series=select(func.count()).where(_LIVE_SERIES).scalar_subquery(),
         num_instances=select(func.coalesce(func.sum(_SERIES.c.num_instances), 0))
         .where(_LIVE_SERIES).scalar_subquery(),
     )
 )
 _STUDY_MODALITIES = (
-    select(_SERIES.c.study_pk, _SERIES.c.modality).distinct()
-    .where(_SERIES.c.study_pk.in_(bindparam("pks", expanding=True)),
-           _SERIES.c.num_instances > 0, _SERIES.c.modality != "")
+    select(_SERIES.c.modality).distinct()
+    .where(_SERIES.c.study_pk == bindparam("study"), _SERIES.c.num_instances > 0,
+           _SERIES.c.modality != "")
 )
 _SET_MODALITIES = (
     update(_STUDY).where(_STUDY.c.pk == bindparam("study")).values(modalities=bindparam("value"))

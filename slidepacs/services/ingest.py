@@ -137,17 +137,19 @@ class IngestService:
     def ingest_received(
         self, path: Path, source: str = "", checksum: str | None = None,
         durable: Callable[[], None] | None = None, expected: SopReference | None = None,
-        sender: str | None = None,
+        sender: str | None = None, content: memoryview | None = None,
     ) -> IngestResult:
         """Ingest a received file the caller hands over: a Part 10 file from
         :meth:`incoming_path` is moved into storage instead of copied (``checksum``, if the
         front hashed it while receiving, saves reading it again; ``durable``, if the front
-        is already syncing it, blocks until its data are on disk; ``expected``, what the
-        sender said it sends: Mismatch if the data set names another SOP class or instance).
-        The caller must not use ``path`` afterwards; it is gone or will be removed. Raises as
-        :meth:`ingest_file`; ``sender`` as there."""
+        syncs the file itself, blocks until its data are on disk (called just before the
+        index commit); ``content``, the file's bytes if the front holds them too, saves
+        reading its header back; ``expected``,
+        what the sender said it sends: Mismatch if the data set names another SOP class or
+        instance). The caller must not use ``path`` afterwards; it is gone or will be
+        removed. Raises as :meth:`ingest_file`; ``sender`` as there."""
         prepared = self._prepare_or_keep(path, source, sender, handover=True, checksum=checksum,
-                                         durable=durable, expected=expected)
+                                         durable=durable, expected=expected, content=content)
         if isinstance(prepared, IngestResult):
             return prepared
         result = self._commit_alone(prepared, source)
@@ -245,9 +247,9 @@ class IngestService:
     def _prepare(
         self, path: Path, handover: bool = False, checksum: str | None = None,
         durable: Callable[[], None] | None = None, expected: SopReference | None = None,
-        sender: str | None = None,
+        sender: str | None = None, content: memoryview | None = None,
     ) -> _Prepared:
-        parsed: ParsedFile = read_header(path, self._charset)
+        parsed: ParsedFile = read_header(path, self._charset, content)
         header = parsed.header
         if expected is not None:
             _check_expected(header.instance, expected)

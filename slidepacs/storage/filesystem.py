@@ -47,6 +47,7 @@ class StagedFile:
     temporaries: tuple[Path, ...]
     size: int
     checksum: str
+    durable: Callable[[], None] | None = None  # a sync still to wait for (see adopt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +115,10 @@ class MirroredFileStore:
         under :meth:`incoming_path`) into the first location and copying it to the others; a file
         elsewhere is copied as :meth:`stage` does. ``checksum``, when the caller hashed the
         bytes while writing them, saves reading the file again; ``durable``, when the caller
-        is already syncing it, replaces this method's fsync (it blocks until the data are on
-        disk)."""
+        syncs the file itself, replaces this method's fsync: it blocks until the data are on
+        disk (OSError if they cannot be), and is left to :meth:`begin_publish`'s wait where
+        the file has no copies to make (its sync then shares the journal commit of the
+        folder's, on file systems with one journal)."""
         if self.locations[0] / INCOMING not in source.parents:
             return self.stage(source, relpath)
         targets = [self.resolve(location, relpath) for location in self.locations]
@@ -134,7 +137,7 @@ class MirroredFileStore:
                 size = temporaries[0].stat().st_size
             if durable is None:
                 _fsync_file(temporaries[0])
-            else:
+            elif descriptors:
                 durable()
             for descriptor in descriptors:
                 os.fsync(descriptor)
@@ -147,7 +150,8 @@ class MirroredFileStore:
             _remove_quietly(temporaries)
             raise
         _close_all(descriptors)
-        return StagedFile(relpath, temporaries, size, checksum)
+        return StagedFile(relpath, temporaries, size, checksum,
+                          durable if durable is not None and not descriptors else None)
 
     def publish(self, staged: Iterable[StagedFile]) -> None:
         """Rename staged files to their final names in every location, then fsync folders."""
@@ -158,6 +162,7 @@ class MirroredFileStore:
         their folders in the background (so that the caller's index statements overlap the
         disk's wait); :meth:`PendingPublish.wait` before committing anything that refers
         to them. StorageFailure (nothing renamed) if a rename fails."""
+        staged = list(staged)
         renamed: list[tuple[Path, Path]] = []
         try:
             for item in staged:
@@ -169,7 +174,8 @@ class MirroredFileStore:
             PendingPublish(renamed, []).undo()
             raise StorageFailure(f"cannot publish stored files: {exc.strerror or exc}") from None
         folders = {final.parent for _, final in renamed}
-        return PendingPublish(renamed, [_folder_syncer.submit(_fsync_folder, f) for f in folders])
+        return PendingPublish(renamed, [_folder_syncer.submit(_fsync_folder, f) for f in folders],
+                              [item.durable for item in staged if item.durable is not None])
 
     def discard(self, staged: StagedFile) -> None:
         """Remove the temporary files of a staged file that will not be published."""
@@ -256,12 +262,20 @@ class MirroredFileStore:
 class PendingPublish:
     """Files renamed to their final names whose folders are being fsynced."""
 
-    def __init__(self, renamed: list[tuple[Path, Path]], syncs: list[Future[None]]) -> None:
+    def __init__(self, renamed: list[tuple[Path, Path]], syncs: list[Future[None]],
+                 files: Sequence[Callable[[], None]] = ()) -> None:
         self._renamed = renamed
         self._syncs = syncs
+        self._files = files
 
     def wait(self) -> None:
-        """Block until the renames are durable; StorageFailure if a folder cannot be synced."""
+        """Block until the files and their renames are durable; StorageFailure if a file or
+        a folder cannot be synced."""
+        for durable in self._files:
+            try:
+                durable()
+            except OSError as exc:
+                raise StorageFailure(f"cannot write stored files: {exc.strerror or exc}") from None
         for sync in self._syncs:
             try:
                 sync.result()

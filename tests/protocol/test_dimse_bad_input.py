@@ -20,6 +20,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
 
+from slidepacs.dimse.incoming import HELD_BYTES
 from slidepacs.storage.filesystem import INCOMING
 from slidepacs.testing.generators import (
     MULTIFRAME_TRUE_COLOR_SC,
@@ -163,18 +164,38 @@ BAD_PDUS = {
 }
 
 
+def wait_for_received_file(front: RunningDimse, timeout: float = 10.0) -> None:
+    """Wait until a data set is being received (its file exists, perhaps still empty: a
+    small data set is held in memory until complete)."""
+    deadline = time.monotonic() + timeout
+    while not (incoming(front).is_dir() and received_files(incoming(front))):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no data set is being received in {incoming(front)}")
+        time.sleep(0.02)
+
+
+# a data set held in memory until complete, and one written to disk while it arrives
+HALF_RECEIVED = {"held": (3 << 20, 1 << 20), "streamed": (HELD_BYTES * 3, HELD_BYTES * 2)}
+
+
+@pytest.mark.parametrize("sizes", HALF_RECEIVED.values(), ids=HALF_RECEIVED.keys())
 @pytest.mark.parametrize("bad_pdu", BAD_PDUS.values(), ids=BAD_PDUS.keys())
 def test_a_malformed_pdu_in_the_middle_of_a_c_store_aborts_it_and_leaves_nothing(
-        open_dimse: RunningDimse, tmp_path: Path, bad_pdu: bytes):
+        open_dimse: RunningDimse, tmp_path: Path, bad_pdu: bytes, sizes: tuple[int, int]):
+    size, sent = sizes
     path = tmp_path / "large.dcm"
-    uid = write_large_multiframe(path, 4 << 20)
+    uid = write_large_multiframe(path, size)
     data = dataset_bytes(path)
     raw = open_raw(open_dimse, timeout=10)
     try:
         raw.send(pdus.p_data((LARGE, pdus.COMMAND | pdus.LAST,
                               pdus.c_store_rq(1, MULTIFRAME_TRUE_COLOR_SC, uid))))
-        raw.send(pdus.p_data((LARGE, 0, data[:1 << 20])))
-        wait_for_incoming(open_dimse, 1 << 20)  # a data set is half received
+        for start in range(0, sent, 1 << 20):
+            raw.send(pdus.p_data((LARGE, 0, data[start:start + (1 << 20)])))
+        if sent > HELD_BYTES:
+            wait_for_incoming(open_dimse, sent)  # a data set is half received
+        else:
+            wait_for_received_file(open_dimse)
         raw.send(bad_pdu)
         assert refused(raw)
     finally:

@@ -40,9 +40,10 @@ def test_quick_header_values_equal_pydicoms_conversion_for_the_whole_corpus(
     assert differing == []
 
 
-def _parsed(path: Path) -> object:
+def _parsed(path: Path, in_memory: bool = False) -> object:
     try:
-        return header.read_header(path, "ISO_IR 100")
+        return header.read_header(path, "ISO_IR 100",
+                                  memoryview(path.read_bytes()) if in_memory else None)
     except InvalidInput as exc:
         return f"refused: {exc}"
 
@@ -59,3 +60,15 @@ def test_headers_parsed_from_memory_equal_headers_parsed_from_the_file(
     assert sum(not isinstance(p, str) for p in from_file.values()) > 200
     assert [p.name for p in files if in_memory[p] != from_file[p]] == []
     assert [p.name for p in files if crossing[p] != from_file[p]] == []
+
+
+def test_headers_parsed_from_a_received_content_equal_headers_parsed_from_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = _corpus()
+    monkeypatch.setattr(header, "DEFER_LARGER_THAN", 64)  # deferred values read from memory
+    monkeypatch.setattr(header, "HEAD_BYTES", 300)
+    from_content = {path: _parsed(path, in_memory=True) for path in files}
+    from_file = {path: _parsed(path) for path in files}
+    assert sum(not isinstance(p, str) for p in from_content.values()) > 200
+    assert [p.name for p in files if from_content[p] != from_file[p]] == []
