@@ -1,5 +1,5 @@
-"""dimse.incoming.ReceivedFile: hashed as written (by a thread of its own once large); a small
-data set held in memory and written whole when complete."""
+"""dimse.received_file.ReceivedFile: every byte written and hashed whatever the size and way
+of writing (held, direct, streamed where O_DIRECT is refused)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from slidepacs.dimse.incoming import (
+from slidepacs.dimse import received_file
+from slidepacs.dimse.received_file import (
     DIRECT_ALIGNMENT,
     HASH_THREAD_BYTES,
     HELD_BYTES,
@@ -68,10 +69,26 @@ def test_a_data_set_up_to_the_held_size_is_held_and_written_whole_when_closed(
 
 
 def test_a_data_set_that_outgrows_the_held_size_is_written_as_it_arrives(tmp_path: Path):
-    data = os.urandom(HELD_BYTES + DIRECT_ALIGNMENT + 1)
+    data = os.urandom(3 * HELD_BYTES + DIRECT_ALIGNMENT + 1)
     received = _receive(tmp_path / "in.tmp", data, piece=1 << 20)
     assert received.held() is None
-    assert (tmp_path / "in.tmp").stat().st_size == len(data)
+    # at most IN_FLIGHT buffers are being written, so the first is on disk by now
+    assert (tmp_path / "in.tmp").stat().st_size >= HELD_BYTES
+    received.close()
+    received.wait_durable()
+    received.release()
+    assert (tmp_path / "in.tmp").read_bytes() == data
+    assert received.checksum == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("size", [5 * DIRECT_ALIGNMENT + 123, 2 * HELD_BYTES + 5])
+def test_a_data_set_is_written_where_direct_writes_are_refused(
+        tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(received_file, "_set_direct", lambda fd, on: False)  # as NFS may
+    data = os.urandom(size)
+    received = _receive(tmp_path / "in.tmp", data, piece=1 << 20)
+    if size > HELD_BYTES:  # streamed through the page cache as it arrives
+        assert (tmp_path / "in.tmp").stat().st_size == size
     received.close()
     received.wait_durable()
     received.release()
@@ -80,15 +97,17 @@ def test_a_data_set_that_outgrows_the_held_size_is_written_as_it_arrives(tmp_pat
 
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no tmpfs at /dev/shm")
-def test_a_held_data_set_is_written_where_direct_writes_are_refused(tmp_path: Path):
+@pytest.mark.parametrize("size", [5 * DIRECT_ALIGNMENT + 123, 2 * HELD_BYTES + 5])
+def test_a_data_set_is_written_on_tmpfs(size: int):
     folder = Path(tempfile.mkdtemp(dir="/dev/shm"))
     try:
-        data = os.urandom(5 * DIRECT_ALIGNMENT + 123)
-        received = _receive(folder / "in.tmp", data)
+        data = os.urandom(size)
+        received = _receive(folder / "in.tmp", data, piece=1 << 20)
         received.close()
         received.wait_durable()
         received.release()
         assert (folder / "in.tmp").read_bytes() == data
+        assert received.checksum == hashlib.sha256(data).hexdigest()
     finally:
         shutil.rmtree(folder)
 
