@@ -140,14 +140,15 @@ class IngestService:
         sender: str | None = None, content: memoryview | None = None,
     ) -> IngestResult:
         """Ingest a received file the caller hands over: a Part 10 file from
-        :meth:`incoming_path` is moved into storage instead of copied (``checksum``, if the
-        front hashed it while receiving, saves reading it again; ``durable``, if the front
-        syncs the file itself, blocks until its data are on disk (called just before the
-        index commit); ``content``, the file's bytes if the front holds them too, saves
-        reading its header back; ``expected``,
-        what the sender said it sends: Mismatch if the data set names another SOP class or
-        instance). The caller must not use ``path`` afterwards; it is gone or will be
-        removed. Raises as :meth:`ingest_file`; ``sender`` as there."""
+        :meth:`incoming_path` is moved into storage instead of copied.
+
+        ``checksum``, if the front hashed it while receiving, saves reading it again;
+        ``durable``, if the front syncs the file itself, blocks until its data are on disk
+        (called just before the index commit); ``content``, the file's bytes if the front
+        holds them too, saves reading its header back; ``expected``, what the sender said it
+        sends: Mismatch if the data set names another SOP class or instance. The caller must
+        not use ``path`` afterwards; it is gone or will be removed. Raises as
+        :meth:`ingest_file`; ``sender`` as there."""
         prepared = self._prepare_or_keep(path, source, sender, handover=True, checksum=checksum,
                                          durable=durable, expected=expected, content=content)
         if isinstance(prepared, IngestResult):
