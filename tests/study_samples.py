@@ -35,14 +35,15 @@ class Sample:
 
 
 def samples(today: date) -> dict[str, Sample]:
-    """Three radiology studies; the third is dated ``today``."""
+    """Three radiology studies; the third is dated ``today`` at 23:59:59, so it sorts before a
+    slide converted today whatever the hour the tests run."""
     return {
         "jane": Sample("P100", "DOE^JANE", "F", "19800101", "20240115", "101500", "CT",
                        "Chest CT", "ACC-A", 1, "CHEST"),
         "richard": Sample("P200", "ROE^RICHARD", "M", "19650302", "20230610", "083000", "MR",
                           "Knee MR", "ACC-B", 3, "KNEE"),
         "edgar": Sample("P300", "POE^EDGAR", "M", "19900707", today.strftime("%Y%m%d"),
-                        "120000", "CR", "Hand radiograph", "ACC-C", 5, "HAND"),
+                        "235959", "CR", "Hand radiograph", "ACC-C", 5, "HAND"),
     }
 
 
