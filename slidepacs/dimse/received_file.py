@@ -13,11 +13,9 @@ C-STORE does not announce a data set's size, so the way of writing is chosen as 
   each fragment goes through the page cache as it arrives, hashed by a thread of its own once
   large, with a background ``fdatasync`` every :data:`WRITEBACK_BYTES`.
 
-Through the page cache the receiving thread pays for the copy and a page fault per new page:
-about 10 µs per 4 KiB on a virtual machine whose host takes freed memory back, more than the
-disk's own time (1 GiB here: 0.36–1.3 GB/s buffered with ``fdatasync``, 2.7–3.6 GB/s with
-``O_DIRECT`` and ``fsync``). ``O_DIRECT`` moves the bytes from the buffer to the disk with
-neither, and the receiving thread only waits. A stored file is seldom read back at once.
+Through the page cache the receiving thread would pay for the copy and a page fault per new
+page, more than the disk's own time (see :mod:`slidepacs.storage.direct_io`); with ``O_DIRECT``
+it only waits. A stored file is seldom read back at once.
 
 A held or direct file's ``fsync`` waits for :meth:`ReceivedFile.wait_durable`, which the store
 calls just before its index commit, after renaming the file: on file systems with one journal
@@ -26,8 +24,6 @@ calls just before its index commit, after renaming the file: on file systems wit
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import logging
 import mmap
@@ -39,49 +35,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from slidepacs.storage import direct_io
 from slidepacs.storage.filesystem import CHECKSUM_ALGORITHM
 
 log = logging.getLogger(__name__)
 
 HELD_BYTES = 4 << 20  # held in memory up to this size; then written in buffers of this size
 IN_FLIGHT = 2  # direct writes of one file under way at once
-DIRECT_ALIGNMENT = 4096  # O_DIRECT writes whole blocks from aligned memory
 KEPT_BUFFERS = 8  # buffers kept for reuse while idle
 WRITEBACK_BYTES = 32 << 20  # streamed: start writing to disk every 32 MiB received
 HASH_THREAD_BYTES = 4 << 20  # streamed: a file this large is hashed by a thread of its own
 HASH_QUEUE = 16  # streamed: writes a hashing thread may lag behind
 _background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="received-write")
-
-
-class _Buffers:
-    """Page-aligned buffers of :data:`HELD_BYTES`, reused: a new buffer's pages each cost a
-    page fault when first touched, a reused one's cost nothing."""
-
-    def __init__(self, keep: int = KEPT_BUFFERS) -> None:
-        self._free: list[mmap.mmap] = []
-        self._keep = keep
-        self._lock = threading.Lock()
-
-    def take(self) -> mmap.mmap:
-        """A buffer of the caller's own."""
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-        return mmap.mmap(-1, HELD_BYTES)
-
-    def give(self, buffer: mmap.mmap) -> None:
-        """Take a buffer back (the caller no longer uses it or any view of it)."""
-        with self._lock:
-            if len(self._free) < self._keep:
-                self._free.append(buffer)
-                return
-        try:
-            buffer.close()
-        except BufferError:  # a view of it is still alive somewhere: the collector frees it
-            pass
-
-
-_buffers = _Buffers()
+_buffers = direct_io.AlignedBuffers(HELD_BYTES, KEPT_BUFFERS)
 
 
 class ReceivedFile:
@@ -220,7 +186,7 @@ class ReceivedFile:
         """The buffer is full and more is coming: write it with O_DIRECT by the file's own
         thread (hashed there first, in order), and go on in a new buffer."""
         if self._disk is None:
-            if not _set_direct(self._fd, True):
+            if not direct_io.set_direct(self._fd, True):
                 self._go_streamed()
                 return
             self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="received-direct")
@@ -237,7 +203,7 @@ class ReceivedFile:
     def _hash_and_write(self, buffer: mmap.mmap, length: int, offset: int) -> None:
         with memoryview(buffer) as view:
             self._digest.update(view[:length])
-            _write_direct_then_buffered(self._fd, view[:length], offset)
+            direct_io.write_direct_then_buffered(self._fd, view[:length], offset)
 
     def _collect(self, keep: int) -> None:
         """Wait for the oldest direct writes until at most ``keep`` are under way; the first
@@ -256,7 +222,7 @@ class ReceivedFile:
         assert self._buffer is not None
         with memoryview(self._buffer) as view:
             data = view[:self._filled]
-            writing = _background.submit(_write_direct_then_buffered, self._fd, data, 0)
+            writing = _background.submit(direct_io.write_direct_then_buffered, self._fd, data, 0)
             self._digest.update(data)
             writing.result()
 
@@ -283,7 +249,7 @@ class ReceivedFile:
             held = view[:self._filled]
             self._digest.update(held)
             try:
-                _write_all(self._fd, held, 0)
+                direct_io.write_all(self._fd, held, 0)
                 os.lseek(self._fd, self._filled, os.SEEK_SET)  # pwrite leaves the offset
             except OSError as exc:
                 self._fail(exc)
@@ -359,42 +325,6 @@ class _Hasher:
     def _run(self) -> None:
         while (data := self._pending.get()) is not None:
             self._digest.update(data)
-
-
-def _write_direct_then_buffered(fd: int, data: memoryview, offset: int) -> None:
-    """Write ``data`` (page-aligned) at ``offset`` (a multiple of :data:`DIRECT_ALIGNMENT`):
-    its whole blocks with ``O_DIRECT``, the rest (or all of it, where the file system refuses
-    ``O_DIRECT``) through the page cache."""
-    whole = len(data) - len(data) % DIRECT_ALIGNMENT
-    done = 0
-    if whole and _set_direct(fd, True):
-        try:
-            done = _write_all(fd, data[:whole], offset)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            done = 0  # refused after all: everything through the page cache
-    if done < len(data):
-        _set_direct(fd, False)
-        _write_all(fd, data[done:], offset + done)
-
-
-def _set_direct(fd: int, on: bool) -> bool:
-    """Turn ``O_DIRECT`` on or off for ``fd``; False if the file system refuses it."""
-    try:
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
-    except OSError:
-        return False
-    return True
-
-
-def _write_all(fd: int, data: memoryview, offset: int) -> int:
-    """``pwrite`` all of ``data`` at ``offset``; the bytes written."""
-    written = 0
-    while written < len(data):
-        written += os.pwrite(fd, data[written:], offset + written)
-    return written
 
 
 def _sync_and_close(fd: int, earlier: Future[None] | None) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from slidepacs.errors import InvalidInput, StorageFailure
+from slidepacs.storage.direct_io import AlignedBuffers, write_direct_then_buffered
 from slidepacs.storage.spare_files import SpareFiles
 
 CHUNK = 1 << 20
@@ -37,6 +38,7 @@ STORED_SUFFIX = ".dcm"
 STALE_AFTER_SECONDS = 24 * 3600  # a temporary this old is swept even if its writer seems alive
 _TEMPORARY = re.compile(r"\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
 CHECKSUM_ALGORITHM = "sha256"
+_copy_buffers = AlignedBuffers(CHUNK, keep=8)  # stage(): one per file being copied
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,29 +341,34 @@ def _process_running(pid: int) -> bool:
 def _copy_hashed(
     source: Path, offset: int, prefix: bytes, descriptors: list[int]
 ) -> tuple[int, str]:
+    """Write ``prefix`` + ``source[offset:]`` to every descriptor (whole buffers with
+    ``O_DIRECT``, see :mod:`~slidepacs.storage.direct_io`); the size and checksum."""
     digest = hashlib.new(CHECKSUM_ALGORITHM)
-    buffer = bytearray(CHUNK)
+    buffer = _copy_buffers.take()
     view = memoryview(buffer)
     size = 0
-    if prefix:
-        digest.update(prefix)
-        _write_all(descriptors, prefix)
-        size += len(prefix)
-    with source.open("rb", buffering=0) as handle:
-        handle.seek(offset)
-        while count := handle.readinto(buffer):
-            chunk = view[:count]
-            digest.update(chunk)
-            _write_all(descriptors, chunk)
-            size += count
+    try:
+        with source.open("rb", buffering=0) as handle:
+            handle.seek(offset)
+            pending = memoryview(prefix)
+            while True:
+                filled = min(len(pending), CHUNK)
+                view[:filled] = pending[:filled]
+                pending = pending[filled:]
+                while filled < CHUNK and (count := handle.readinto(view[filled:])):
+                    filled += count
+                if not filled:
+                    break
+                digest.update(view[:filled])
+                for descriptor in descriptors:
+                    write_direct_then_buffered(descriptor, view[:filled], size)
+                size += filled
+                if filled < CHUNK and not pending:
+                    break
+    finally:
+        view.release()
+        _copy_buffers.give(buffer)
     return size, digest.hexdigest()
-
-
-def _write_all(descriptors: list[int], data: bytes | memoryview) -> None:
-    for descriptor in descriptors:
-        written = 0
-        while written < len(data):
-            written += os.write(descriptor, data[written:])
 
 
 def _check_copy(path: Path, size: int, checksum: str) -> str:

@@ -12,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from slidepacs.dimse import received_file
-from slidepacs.dimse.received_file import (
-    DIRECT_ALIGNMENT,
-    HASH_THREAD_BYTES,
-    HELD_BYTES,
-    ReceivedFile,
-)
+from slidepacs.dimse.received_file import HASH_THREAD_BYTES, HELD_BYTES, ReceivedFile
+from slidepacs.storage import direct_io
+from slidepacs.storage.direct_io import DIRECT_ALIGNMENT
 
 
 @pytest.mark.parametrize("size", [1000, HASH_THREAD_BYTES - 1, 3 * HASH_THREAD_BYTES + 17])
@@ -84,7 +80,7 @@ def test_a_data_set_that_outgrows_the_held_size_is_written_as_it_arrives(tmp_pat
 @pytest.mark.parametrize("size", [5 * DIRECT_ALIGNMENT + 123, 2 * HELD_BYTES + 5])
 def test_a_data_set_is_written_where_direct_writes_are_refused(
         tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(received_file, "_set_direct", lambda fd, on: False)  # as NFS may
+    monkeypatch.setattr(direct_io, "set_direct", lambda fd, on: False)  # as NFS may
     data = os.urandom(size)
     received = _receive(tmp_path / "in.tmp", data, piece=1 << 20)
     if size > HELD_BYTES:  # streamed through the page cache as it arrives
