@@ -299,6 +299,8 @@ class Slidepacs:
         (self.cwd / "slidepacs.toml").write_text(
             f'[dicom]\nport = {free_port()}\naccept_unregistered = true\n'
             f'[slide_receiver]\nenabled = false\n[http]\nport = {self.port}\n'
+            f'[scanner_api]\nenabled = false\n[events]\nenabled = false\n'
+            f'[print]\nenabled = false\n'
             f'[storage]\ndata_path = "{data}"\n' + database)
         self._log = (self.cwd / "serve.log").open("wb")
         self._process = subprocess.Popen([str(SLIDEPACS), "serve"], cwd=self.cwd,

@@ -66,7 +66,7 @@ def _install(path: str) -> None:
     import sqlalchemy.engine.default as engine_default
 
     import slidepacs.dimse.handlers as handlers
-    import slidepacs.dimse.received_file as received_file
+    import slidepacs.storage.received_file as received_file
     import slidepacs.dimse.store_receiver as store_receiver
     import slidepacs.index.repository as repository
     import slidepacs.services.ingest as ingest

@@ -3,7 +3,7 @@
 pynetdicom writes each incoming data set to a ``NamedTemporaryFile`` in the system's
 temporary folder (``STORE_RECV_CHUNKED_DATASET``), and the store then copies it into the
 archive. An AE that has an ``incoming_path`` callable (slidepacs' listeners) instead gets a
-:class:`~slidepacs.dimse.received_file.ReceivedFile` at that path, inside the first storage
+:class:`~slidepacs.storage.received_file.ReceivedFile` at that path, inside the first storage
 location, hashed as the bytes arrive: the store can then take the file over by renaming it,
 with no second copy and no second read. Every other AE in the process keeps pynetdicom's
 behaviour.
@@ -22,7 +22,7 @@ from typing import Any
 
 from pynetdicom import dimse_messages
 
-from slidepacs.dimse.received_file import ReceivedFile
+from slidepacs.storage.received_file import ReceivedFile
 
 log = logging.getLogger(__name__)
 

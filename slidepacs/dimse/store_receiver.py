@@ -39,7 +39,7 @@ from slidepacs.dimse.commands import (
     parse_store_request,
     store_response_pdu,
 )
-from slidepacs.dimse.received_file import ReceivedFile
+from slidepacs.storage.received_file import ReceivedFile
 
 LOGGER = logging.getLogger(__name__)
 HANDLER_FAILED = 0xC211  # what pynetdicom answers when a C-STORE handler raises

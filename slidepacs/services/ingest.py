@@ -58,6 +58,8 @@ class IngestResult:
     size: int
     version: int
     quarantine_id: int | None = None
+    series_instance_uid: str = ""
+    sop_class_uid: str = ""
 
 
 # Keeps a file whose slide broke its sender's rules: (path, why, source, handover) -> its ID.
@@ -70,6 +72,8 @@ class IngestFailure:
 
     path: Path
     error: SlidepacsError
+    sop_instance_uid: str = ""  # known when the object's header could be read
+    sop_class_uid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +162,19 @@ class IngestService:
             raise result.error
         return result
 
+    def ingest_received_batch(
+        self, received: Sequence[tuple[Path, str | None]], source: str = "",
+        study: str | None = None,
+    ) -> list[IngestResult | IngestFailure]:
+        """Ingest received files the caller hands over, each with its checksum if the front
+        hashed it (as :meth:`ingest_received` does one), in one index transaction: one result
+        per file, in order; with ``study``, an instance of another study is refused
+        (Mismatch). The caller removes a refused file's path if it is still there."""
+        return self._commit_batch(
+            [(path, self._try_prepare(path, source, None, handover=True, checksum=checksum,
+                                      study=study))
+             for path, checksum in received], source)
+
     def ingest_batch(
         self, paths: Sequence[Path], source: str = "", sender: str | None = None
     ) -> list[IngestResult | IngestFailure]:
@@ -195,9 +212,10 @@ class IngestService:
                 done = [(path, future.result()) for path, future in batch]
                 yield from zip([path for path, _ in done], self._commit_batch(done, source))
 
-    def _try_prepare(self, path: Path, source: str, sender: str | None) -> _Ready:
+    def _try_prepare(self, path: Path, source: str, sender: str | None,
+                     **received: Any) -> _Ready:
         try:
-            return self._prepare_or_keep(path, source, sender)
+            return self._prepare_or_keep(path, source, sender, **received)
         except SlidepacsError as exc:
             return exc
 
@@ -228,7 +246,7 @@ class IngestService:
             # unindexed files (replaced when the objects are sent again); retrying alone
             # would fail the same way, so every object of the batch is reported failed.
             self._discard_all(ready)
-            committed = iter([IngestFailure(p.path, failure.error) for p in ready])
+            committed = iter([_failure(p, failure.error) for p in ready])
         except SlidepacsError:
             committed = iter([self._commit_alone(p, source) for p in ready])
         return [
@@ -242,18 +260,20 @@ class IngestService:
             return self._commit([prepared], source)[0]
         except SlidepacsError as exc:
             self._store.discard(prepared.staged)
-            return IngestFailure(prepared.path, exc.error if isinstance(exc, _CommitFailed)
-                                 else exc)
+            return _failure(prepared, exc.error if isinstance(exc, _CommitFailed) else exc)
 
     def _prepare(
         self, path: Path, handover: bool = False, checksum: str | None = None,
         durable: Callable[[], None] | None = None, expected: SopReference | None = None,
-        sender: str | None = None, content: memoryview | None = None,
+        sender: str | None = None, content: memoryview | None = None, study: str | None = None,
     ) -> _Prepared:
         parsed: ParsedFile = read_header(path, self._charset, content)
         header = parsed.header
         if expected is not None:
             _check_expected(header.instance, expected)
+        if study is not None and header.study.study_instance_uid != study:
+            raise Mismatch(f"instance belongs to study {header.study.study_instance_uid!r}, "
+                           f"not to {study}")
         if sender is not None and self._gate is not None:
             header = self._gate.admit(sender, header, path)
         relpath = instance_relpath(
@@ -342,16 +362,19 @@ class IngestService:
         header, staged = prepared.header, prepared.staged
         uid = header.instance.sop_instance_uid
         study_uid = header.study.study_instance_uid
+        uids = {"series_instance_uid": header.series.series_instance_uid,
+                "sop_class_uid": header.instance.sop_class_uid}
         existing = known.get(uid) or _pending(new.get(uid))
         if existing is None:
             new[uid] = NewInstance(header, _stored(staged), prepared.frame_map)
             to_publish.append(staged)
-            return IngestResult(Outcome.STORED, uid, study_uid, staged.relpath, staged.size, 1)
+            return IngestResult(Outcome.STORED, uid, study_uid, staged.relpath, staged.size, 1,
+                                **uids)
         if existing.file.checksum == staged.checksum:
             return IngestResult(Outcome.DUPLICATE, uid, study_uid, existing.file.relpath,
-                                existing.file.size, existing.version)
+                                existing.file.size, existing.version, **uids)
         if self._policy is DuplicatePolicy.REJECT or uid in new:
-            return IngestFailure(prepared.path, Conflict(
+            return _failure(prepared, Conflict(
                 f"SOP Instance UID {uid} is already stored with different content "
                 "(duplicate policy: reject)"
             ))
@@ -363,7 +386,8 @@ class IngestService:
                                              prepared.frame_map)
         known[uid] = ExistingInstance(existing.pk, uid, version, _stored(versioned))
         to_publish.append(versioned)
-        return IngestResult(Outcome.NEW_VERSION, uid, study_uid, relpath, staged.size, version)
+        return IngestResult(Outcome.NEW_VERSION, uid, study_uid, relpath, staged.size, version,
+                            **uids)
 
     def _announce(self, prepared: _Prepared, result: IngestResult, source: str) -> None:
         header = prepared.header
@@ -380,6 +404,11 @@ class IngestService:
             source=source,
             sender=prepared.sender,
         ))
+
+
+def _failure(prepared: _Prepared, error: SlidepacsError) -> IngestFailure:
+    instance = prepared.header.instance
+    return IngestFailure(prepared.path, error, instance.sop_instance_uid, instance.sop_class_uid)
 
 
 def _check_expected(instance: InstanceRecord, expected: SopReference) -> None:

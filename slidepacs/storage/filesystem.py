@@ -118,9 +118,10 @@ class MirroredFileStore:
         elsewhere is copied as :meth:`stage` does. ``checksum``, when the caller hashed the
         bytes while writing them, saves reading the file again; ``durable``, when the caller
         syncs the file itself, replaces this method's fsync: it blocks until the data are on
-        disk (OSError if they cannot be), and is left to :meth:`begin_publish`'s wait where
-        the file has no copies to make (its sync then shares the journal commit of the
-        folder's, on file systems with one journal)."""
+        disk (OSError if they cannot be). Where the file has no copies to make, its sync (the
+        caller's or this method's) is left to :meth:`begin_publish`'s wait, so that it
+        shares the journal commit of the folder's (and of the batch's other files) on file
+        systems with one journal."""
         if self.locations[0] / INCOMING not in source.parents:
             return self.stage(source, relpath)
         targets = [self.resolve(location, relpath) for location in self.locations]
@@ -137,8 +138,10 @@ class MirroredFileStore:
                 size, checksum = _copy_hashed(temporaries[0], 0, b"", descriptors)
             else:
                 size = temporaries[0].stat().st_size
-            if durable is None:
+            if durable is None and descriptors:
                 _fsync_file(temporaries[0])
+            elif durable is None:  # synced when published (renamed to its final name by then)
+                durable = functools.partial(_fsync_file, targets[0])
             elif descriptors:
                 durable()
             for descriptor in descriptors:

@@ -1,5 +1,7 @@
 """multipart/related bodies (RFC 2387) as DICOMweb uses them: written as a stream of parts,
-and read from a request stream straight into files, never whole in memory."""
+and read from a request stream straight into files, never whole in memory (each part into a
+:class:`~slidepacs.storage.received_file.ReceivedFile`: hashed as it arrives, written with
+``O_DIRECT`` where the file system allows it)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-from slidepacs.errors import InvalidInput
+from fastapi.concurrency import run_in_threadpool
+
+from slidepacs.errors import InvalidInput, StorageFailure
+from slidepacs.storage.received_file import ReceivedFile
 
 CRLF = b"\r\n"
 _CHUNK = 1024 * 1024
@@ -81,6 +85,7 @@ class ReceivedPart:
     headers: dict[str, str]
     path: Path
     size: int = 0
+    checksum: str | None = None  # of the file's bytes, hashed as they were written
 
     @property
     def content_type(self) -> str:
@@ -99,7 +104,9 @@ class _Reader:
     buffer: bytearray = field(default_factory=bytearray)
     total: int = 0
     state: str = "preamble"  # preamble → headers → body → (headers → body)* → done
-    handle: BinaryIO | None = None
+    handle: ReceivedFile | None = None
+    # parts complete whose files are still being written: closed off the event loop
+    finished: list[tuple[ReceivedPart, ReceivedFile]] = field(default_factory=list)
 
 
 async def read_parts(
@@ -115,14 +122,17 @@ async def read_parts(
         async for chunk in _counted(chunks, reader):
             reader.buffer += chunk
             _consume(reader, final=False)
+            if reader.finished:
+                await run_in_threadpool(_finish_parts, reader)
         _consume(reader, final=True)
+        await run_in_threadpool(_finish_parts, reader)
         if reader.state != "done":
             raise InvalidInput("the multipart body ends before its closing boundary")
         if not reader.parts:
             raise InvalidInput("the multipart body has no parts")
         return reader.parts
     except BaseException:
-        _close(reader)
+        _close_all(reader)
         remove_parts(reader.parts)
         raise
 
@@ -196,7 +206,7 @@ def _read_headers(reader: _Reader) -> bool:
         headers[name.strip().lower()] = value.strip()
     path = reader.new_path()
     reader.parts.append(ReceivedPart(headers, path))
-    reader.handle = path.open("wb")
+    reader.handle = ReceivedFile(path)
     reader.state = "body"
     return True
 
@@ -219,7 +229,9 @@ def _read_body(reader: _Reader, final: bool) -> bool:
             raise InvalidInput("the multipart body ends inside a boundary")
         return False
     _write(reader, reader.buffer[:index])
-    _close(reader)
+    assert reader.handle is not None
+    reader.finished.append((reader.parts[-1], reader.handle))
+    reader.handle = None
     closing = reader.buffer[after:after + 2] == b"--"
     line_end = reader.buffer.find(CRLF, after)
     if closing:
@@ -240,7 +252,28 @@ def _write(reader: _Reader, data: bytes | bytearray) -> None:
         reader.parts[-1].size += len(data)
 
 
-def _close(reader: _Reader) -> None:
+def _finish_parts(reader: _Reader) -> None:
+    """Wait for the files of the parts complete so far to be written (the store syncs them)
+    and keep their checksums; StorageFailure if one could not be written."""
+    finished, reader.finished = reader.finished, []
+    failures = []
+    for part, handle in finished:
+        handle.close()
+        handle.release()
+        if handle.failure is not None:
+            failures.append(handle.failure)
+        part.checksum = handle.checksum
+    if failures:
+        raise StorageFailure(f"cannot write a received part "
+                             f"({failures[0].strerror or failures[0]})")
+
+
+def _close_all(reader: _Reader) -> None:
+    """Close every part's file still open (their files are removed with the others)."""
+    handles = [handle for _, handle in reader.finished]
     if reader.handle is not None:
-        reader.handle.close()
-        reader.handle = None
+        handles.append(reader.handle)
+    reader.handle, reader.finished = None, []
+    for handle in handles:
+        handle.close()
+        handle.release()

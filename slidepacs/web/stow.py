@@ -2,7 +2,8 @@
 through the same ingest service as every other entry point.
 
 The body is read into one temporary file per part before anything is stored, so a body cut
-short or malformed stores nothing; each instance then gets its own result.
+short or malformed stores nothing; the parts are then indexed in one transaction, and each
+instance gets its own result.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydicom.dataset import Dataset
 from slidepacs.bootstrap import AppContext
 from slidepacs.dicom.status_codes import store_failure_code
 from slidepacs.dicom.tag_values import read_tag_values
-from slidepacs.errors import InvalidInput, Mismatch, SlidepacsError, Unsupported
+from slidepacs.errors import InvalidInput, SlidepacsError, Unsupported
+from slidepacs.services.ingest import IngestFailure, IngestResult
 from slidepacs.web.access import AccessPolicy, Caller
 from slidepacs.web.media import DICOM, DICOM_JSON, MULTIPART_RELATED
 from slidepacs.web.multipart import PayloadTooLarge, ReceivedPart, read_parts, remove_parts
@@ -52,7 +54,7 @@ def stow_router(app: AppContext, access: AccessPolicy) -> APIRouter:
         if declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"the request body ({declared} bytes) exceeds the limit of "
                                   f"{limit} bytes (http.max_upload_mb)")
-        parts = await read_parts(request.stream(), content_type, app.ingest.incoming_path,
+        parts = await read_parts(request.stream(), content_type, app.ingest.incoming_file,
                                  limit)
         results = await run_in_threadpool(_store_parts, app, parts, study,
                                           f"stow:{caller.address}")
@@ -88,40 +90,50 @@ def _checked_content_type(request: Request) -> str:
 
 def _store_parts(app: AppContext, parts: list[ReceivedPart], study: str,
                  source: str) -> list[PartResult]:
-    """Ingest each part in order; files of parts not reached are removed."""
-    results: list[PartResult] = []
+    """Ingest the DICOM parts in one index transaction (each gets its own result); every
+    part's file is handed over to ingest or removed."""
+    results: list[PartResult | None] = [None] * len(parts)
+    dicom = [index for index, part in enumerate(parts) if part.content_type in ("", DICOM)]
     try:
-        for part in parts:
-            results.append(_store_part(app, part, study, source))
-    finally:
-        remove_parts(parts[len(results):])
-    return results
-
-
-def _store_part(app: AppContext, part: ReceivedPart, study: str, source: str) -> PartResult:
-    """Ingest one part; its file is handed over to ingest, or removed when refused before."""
-    uids: dict[str, str] = {}
-    handed_over = False
-    try:
-        if part.content_type not in ("", DICOM):
-            raise InvalidInput(f"part of type {part.content_type!r} is not application/dicom")
-        values = read_tag_values(part.path, _UIDS, app.settings.character_set.default)
-        uids = {keyword: value[0] for keyword, value in values.items()}
-        if study and uids.get("StudyInstanceUID") != study:
-            raise Mismatch(f"instance belongs to study {uids.get('StudyInstanceUID')!r}, "
-                           f"not to {study}")
-        handed_over = True
-        app.ingest.ingest_received(part.path, source=source)
-        return PartResult(uids)
-    except SlidepacsError as exc:
-        log.info("STOW-RS part refused (%s): %s", uids.get("SOPInstanceUID", "?"), exc)
-        return PartResult(uids, store_failure_code(exc), str(exc))
+        for index in set(range(len(parts))) - set(dicom):
+            results[index] = _refused(app, parts[index], InvalidInput(
+                f"part of type {parts[index].content_type!r} is not application/dicom"))
+        outcomes = app.ingest.ingest_received_batch(
+            [(parts[i].path, parts[i].checksum) for i in dicom], source=source,
+            study=study or None)
+        for index, outcome in zip(dicom, outcomes, strict=True):
+            results[index] = (_refused(app, parts[index], outcome.error, outcome)
+                              if isinstance(outcome, IngestFailure) else _stored(outcome))
     except Exception:
-        log.exception("STOW-RS part failed")
-        return PartResult(uids, store_failure_code(RuntimeError()), "internal error")
-    finally:
-        if not handed_over:
-            part.path.unlink(missing_ok=True)
+        log.exception("STOW-RS request failed")
+        remove_parts(parts)
+        raise
+    return [result for result in results if result is not None]
+
+
+def _stored(result: IngestResult) -> PartResult:
+    return PartResult({"SOPClassUID": result.sop_class_uid,
+                       "SOPInstanceUID": result.sop_instance_uid,
+                       "StudyInstanceUID": result.study_instance_uid,
+                       "SeriesInstanceUID": result.series_instance_uid})
+
+
+def _refused(app: AppContext, part: ReceivedPart, error: SlidepacsError,
+             failure: IngestFailure | None = None) -> PartResult:
+    """A refused part's result, with its UIDs as far as known, and its file removed (still
+    there if refused before ingest took it over)."""
+    uids = {"SOPClassUID": failure.sop_class_uid,
+            "SOPInstanceUID": failure.sop_instance_uid} if failure else {}
+    if part.path.exists() and part.content_type in ("", DICOM):
+        try:
+            values = read_tag_values(part.path, _UIDS, app.settings.character_set.default)
+            uids = {keyword: value[0] for keyword, value in values.items()}
+        except SlidepacsError:
+            pass
+    part.path.unlink(missing_ok=True)
+    log.info("STOW-RS part refused (%s): %s", uids.get("SOPInstanceUID") or "?", error)
+    return PartResult({k: v for k, v in uids.items() if v}, store_failure_code(error),
+                      str(error))
 
 
 def _answer(results: list[PartResult], base: str, study: str) -> Response:

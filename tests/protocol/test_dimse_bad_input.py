@@ -20,7 +20,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
 
-from slidepacs.dimse.received_file import HELD_BYTES, IN_FLIGHT
+from slidepacs.storage.received_file import HELD_BYTES, IN_FLIGHT
 from slidepacs.storage.filesystem import INCOMING
 from slidepacs.testing.generators import (
     MULTIFRAME_TRUE_COLOR_SC,

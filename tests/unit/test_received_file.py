@@ -1,4 +1,4 @@
-"""dimse.received_file.ReceivedFile: every byte written and hashed whatever the size and way
+"""storage.received_file.ReceivedFile: every byte written and hashed whatever the size and way
 of writing (held, direct, streamed where O_DIRECT is refused)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from slidepacs.dimse.received_file import HASH_THREAD_BYTES, HELD_BYTES, ReceivedFile
+from slidepacs.storage.received_file import HASH_THREAD_BYTES, HELD_BYTES, ReceivedFile
 from slidepacs.storage import direct_io
 from slidepacs.storage.direct_io import DIRECT_ALIGNMENT
 

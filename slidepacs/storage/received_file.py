@@ -1,6 +1,7 @@
-"""A C-STORE data set being received into the file the store will take over (by renaming it).
+"""A data set being received (a C-STORE's, a STOW-RS part's) into the file the store will take
+over by renaming it.
 
-C-STORE does not announce a data set's size, so the way of writing is chosen as it grows:
+Neither announces the data set's size, so the way of writing is chosen as it grows:
 
 - **held**: up to :data:`HELD_BYTES` (most radiology images) the data set is kept in a reused
   page-aligned buffer. When complete, a background thread writes its whole blocks with
