@@ -77,6 +77,15 @@ class IngestFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceivedObject:
+    """A received file prepared by :meth:`IngestService.prepare_received`, to be committed
+    or discarded."""
+
+    path: Path
+    ready: _Ready
+
+
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     path: Path
     header: InstanceHeader
@@ -162,18 +171,32 @@ class IngestService:
             raise result.error
         return result
 
-    def ingest_received_batch(
-        self, received: Sequence[tuple[Path, str | None]], source: str = "",
-        study: str | None = None,
+    def prepare_received(
+        self, path: Path, checksum: str | None = None, content: memoryview | None = None,
+        study: str | None = None, source: str = "",
+    ) -> ReceivedObject:
+        """The first half of ingesting a received file the caller hands over, done as soon as
+        it is received: read its header (from ``content``, its bytes, if the front holds
+        them; not kept after this returns) and take the file over. Nothing is indexed or
+        visible until :meth:`commit_received`; a refusal is kept for that call to report.
+        ``checksum`` as for :meth:`ingest_received`; with ``study``, an instance of another
+        study is refused (Mismatch)."""
+        return ReceivedObject(path, self._try_prepare(
+            path, source, None, handover=True, checksum=checksum, content=content, study=study))
+
+    def commit_received(
+        self, received: Sequence[ReceivedObject], source: str = ""
     ) -> list[IngestResult | IngestFailure]:
-        """Ingest received files the caller hands over, each with its checksum if the front
-        hashed it (as :meth:`ingest_received` does one), in one index transaction: one result
-        per file, in order; with ``study``, an instance of another study is refused
-        (Mismatch). The caller removes a refused file's path if it is still there."""
-        return self._commit_batch(
-            [(path, self._try_prepare(path, source, None, handover=True, checksum=checksum,
-                                      study=study))
-             for path, checksum in received], source)
+        """Index prepared received objects in one transaction and publish their files: one
+        result per object, in order. The caller removes a refused object's path if it is
+        still there (it is when the object was refused before it was taken over)."""
+        return self._commit_batch([(item.path, item.ready) for item in received], source)
+
+    def discard_received(self, received: Iterable[ReceivedObject]) -> None:
+        """Drop prepared objects that will not be committed (their taken-over files too)."""
+        for item in received:
+            if isinstance(item.ready, _Prepared):
+                self._store.discard(item.ready.staged)
 
     def ingest_batch(
         self, paths: Sequence[Path], source: str = "", sender: str | None = None

@@ -93,6 +93,10 @@ class ReceivedPart:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
+# called with each part as soon as its file is written, and its bytes if still in memory
+PartHandler = Callable[[ReceivedPart, "memoryview | None"], None]
+
+
 @dataclass(slots=True)
 class _Reader:
     """Incremental multipart parser state."""
@@ -100,6 +104,7 @@ class _Reader:
     boundary: bytes
     new_path: Callable[[], Path]
     limit: int
+    on_part: PartHandler | None = None
     parts: list[ReceivedPart] = field(default_factory=list)
     buffer: bytearray = field(default_factory=bytearray)
     total: int = 0
@@ -110,14 +115,17 @@ class _Reader:
 
 
 async def read_parts(
-    chunks: AsyncIterable[bytes], content_type: str, new_path: Callable[[], Path], limit: int
+    chunks: AsyncIterable[bytes], content_type: str, new_path: Callable[[], Path], limit: int,
+    on_part: PartHandler | None = None,
 ) -> list[ReceivedPart]:
     """Read a multipart/related body into one file per part (from ``new_path``).
 
-    Raises InvalidInput for a malformed body and PayloadTooLarge past ``limit`` bytes; on
-    any error every file written so far is removed.
+    ``on_part`` is called (in a worker thread) with each part as soon as its file is
+    written, and with the part's bytes when they are still in memory (valid during the call
+    only). Raises InvalidInput for a malformed body and PayloadTooLarge past ``limit``
+    bytes; on any error every file written so far is removed.
     """
-    reader = _Reader(f"--{boundary_of(content_type)}".encode(), new_path, limit)
+    reader = _Reader(f"--{boundary_of(content_type)}".encode(), new_path, limit, on_part)
     try:
         async for chunk in _counted(chunks, reader):
             reader.buffer += chunk
@@ -259,10 +267,19 @@ def _finish_parts(reader: _Reader) -> None:
     failures = []
     for part, handle in finished:
         handle.close()
-        handle.release()
         if handle.failure is not None:
             failures.append(handle.failure)
+            handle.release()
+            continue
         part.checksum = handle.checksum
+        content = handle.held()
+        try:
+            if reader.on_part is not None and not failures:
+                reader.on_part(part, content)
+        finally:
+            if content is not None:
+                content.release()
+            handle.release()
     if failures:
         raise StorageFailure(f"cannot write a received part "
                              f"({failures[0].strerror or failures[0]})")

@@ -2,8 +2,9 @@
 through the same ingest service as every other entry point.
 
 The body is read into one temporary file per part before anything is stored, so a body cut
-short or malformed stores nothing; the parts are then indexed in one transaction, and each
-instance gets its own result.
+short or malformed stores nothing: each DICOM part is parsed (from memory) and taken over by
+ingest as soon as it is received, and all of them are indexed in one transaction once the
+body is complete (or dropped if it is not), each instance with its own result.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -20,7 +22,7 @@ from slidepacs.bootstrap import AppContext
 from slidepacs.dicom.status_codes import store_failure_code
 from slidepacs.dicom.tag_values import read_tag_values
 from slidepacs.errors import InvalidInput, SlidepacsError, Unsupported
-from slidepacs.services.ingest import IngestFailure, IngestResult
+from slidepacs.services.ingest import IngestFailure, IngestResult, ReceivedObject
 from slidepacs.web.access import AccessPolicy, Caller
 from slidepacs.web.media import DICOM, DICOM_JSON, MULTIPART_RELATED
 from slidepacs.web.multipart import PayloadTooLarge, ReceivedPart, read_parts, remove_parts
@@ -54,10 +56,22 @@ def stow_router(app: AppContext, access: AccessPolicy) -> APIRouter:
         if declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"the request body ({declared} bytes) exceeds the limit of "
                                   f"{limit} bytes (http.max_upload_mb)")
-        parts = await read_parts(request.stream(), content_type, app.ingest.incoming_file,
-                                 limit)
-        results = await run_in_threadpool(_store_parts, app, parts, study,
-                                          f"stow:{caller.address}")
+        source = f"stow:{caller.address}"
+        prepared: dict[Path, ReceivedObject] = {}
+
+        def prepare(part: ReceivedPart, content: memoryview | None) -> None:
+            """Parse and take over each DICOM part as soon as it is received."""
+            if part.content_type in ("", DICOM):
+                prepared[part.path] = app.ingest.prepare_received(
+                    part.path, part.checksum, content, study or None, source)
+
+        try:
+            parts = await read_parts(request.stream(), content_type, app.ingest.incoming_file,
+                                     limit, prepare)
+        except BaseException:
+            app.ingest.discard_received(prepared.values())
+            raise
+        results = await run_in_threadpool(_store_parts, app, parts, prepared, source)
         return _answer(results, dicomweb_base(request), study)
 
     @router.post("/studies", summary="Store instances")
@@ -88,24 +102,23 @@ def _checked_content_type(request: Request) -> str:
     return content_type
 
 
-def _store_parts(app: AppContext, parts: list[ReceivedPart], study: str,
-                 source: str) -> list[PartResult]:
-    """Ingest the DICOM parts in one index transaction (each gets its own result); every
+def _store_parts(app: AppContext, parts: list[ReceivedPart],
+                 prepared: dict[Path, ReceivedObject], source: str) -> list[PartResult]:
+    """Index the prepared DICOM parts in one transaction (each gets its own result); every
     part's file is handed over to ingest or removed."""
     results: list[PartResult | None] = [None] * len(parts)
-    dicom = [index for index, part in enumerate(parts) if part.content_type in ("", DICOM)]
+    dicom = [index for index, part in enumerate(parts) if part.path in prepared]
     try:
         for index in set(range(len(parts))) - set(dicom):
             results[index] = _refused(app, parts[index], InvalidInput(
                 f"part of type {parts[index].content_type!r} is not application/dicom"))
-        outcomes = app.ingest.ingest_received_batch(
-            [(parts[i].path, parts[i].checksum) for i in dicom], source=source,
-            study=study or None)
+        outcomes = app.ingest.commit_received([prepared[parts[i].path] for i in dicom], source)
         for index, outcome in zip(dicom, outcomes, strict=True):
             results[index] = (_refused(app, parts[index], outcome.error, outcome)
                               if isinstance(outcome, IngestFailure) else _stored(outcome))
     except Exception:
         log.exception("STOW-RS request failed")
+        app.ingest.discard_received(prepared.values())
         remove_parts(parts)
         raise
     return [result for result in results if result is not None]
