@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,11 @@ def _read(tmp_path: Path, body: bytes,
             assert part.path.read_bytes() == bytes(content)
         seen.append((part, None if content is None else bytes(content)))
 
-    return asyncio.run(read_parts(_chunks(body), TYPE,
-                                  lambda: tmp_path / f"part{next(counter)}.tmp", 1 << 30, handle))
+    reading = read_parts(_chunks(body), TYPE,
+                         lambda: tmp_path / f"part{next(counter)}.tmp", 1 << 30, handle)
+    # A thread of its own: an earlier test (Playwright's sync API) may leave a loop running here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, reading).result()
 
 
 def test_each_part_is_a_file_with_its_checksum_and_is_handed_over_once_written(
