@@ -61,7 +61,7 @@ def stow_router(app: AppContext, access: AccessPolicy) -> APIRouter:
 
         def prepare(part: ReceivedPart, content: memoryview | None) -> None:
             """Parse and take over each DICOM part as soon as it is received."""
-            if part.content_type in ("", DICOM):
+            if _is_dicom(part):
                 prepared[part.path] = app.ingest.prepare_received(
                     part.path, part.checksum, content, study or None, source)
 
@@ -104,24 +104,32 @@ def _checked_content_type(request: Request) -> str:
 
 def _store_parts(app: AppContext, parts: list[ReceivedPart],
                  prepared: dict[Path, ReceivedObject], source: str) -> list[PartResult]:
-    """Index the prepared DICOM parts in one transaction (each gets its own result); every
-    part's file is handed over to ingest or removed."""
-    results: list[PartResult | None] = [None] * len(parts)
-    dicom = [index for index, part in enumerate(parts) if part.path in prepared]
+    """Index the prepared DICOM parts in one transaction (each gets its own result, in the
+    parts' order); every part's file is handed over to ingest or removed."""
     try:
-        for index in set(range(len(parts))) - set(dicom):
-            results[index] = _refused(app, parts[index], InvalidInput(
-                f"part of type {parts[index].content_type!r} is not application/dicom"))
-        outcomes = app.ingest.commit_received([prepared[parts[i].path] for i in dicom], source)
-        for index, outcome in zip(dicom, outcomes, strict=True):
-            results[index] = (_refused(app, parts[index], outcome.error, outcome)
-                              if isinstance(outcome, IngestFailure) else _stored(outcome))
+        committed = dict(zip(prepared, app.ingest.commit_received(list(prepared.values()),
+                                                                  source), strict=True))
+        return [_result(app, part, committed.get(part.path)) for part in parts]
     except Exception:
         log.exception("STOW-RS request failed")
         app.ingest.discard_received(prepared.values())
         remove_parts(parts)
         raise
-    return [result for result in results if result is not None]
+
+
+def _result(app: AppContext, part: ReceivedPart,
+            outcome: IngestResult | IngestFailure | None) -> PartResult:
+    """A part's result: stored, refused by ingest, or (no outcome) not a DICOM part."""
+    if outcome is None:
+        return _refused(app, part, InvalidInput(
+            f"part of type {part.content_type!r} is not application/dicom"))
+    if isinstance(outcome, IngestFailure):
+        return _refused(app, part, outcome.error, outcome)
+    return _stored(outcome)
+
+
+def _is_dicom(part: ReceivedPart) -> bool:
+    return part.content_type in ("", DICOM)
 
 
 def _stored(result: IngestResult) -> PartResult:
@@ -137,7 +145,7 @@ def _refused(app: AppContext, part: ReceivedPart, error: SlidepacsError,
     there if refused before ingest took it over)."""
     uids = {"SOPClassUID": failure.sop_class_uid,
             "SOPInstanceUID": failure.sop_instance_uid} if failure else {}
-    if part.path.exists() and part.content_type in ("", DICOM):
+    if part.path.exists() and _is_dicom(part):
         try:
             values = read_tag_values(part.path, _UIDS, app.settings.character_set.default)
             uids = {keyword: value[0] for keyword, value in values.items()}
